@@ -1,0 +1,57 @@
+"""Thin array-namespace dispatch so the diagonal path runs on numpy and torch alike.
+
+The core never imports torch: the namespace of the arrays passed in is found with
+``array_api_compat`` and every operation goes through it.
+"""
+
+import numpy as np
+from array_api_compat import array_namespace, device, is_numpy_namespace
+
+__all__ = ["namespace", "device_of", "is_numpy", "to_numpy", "wide_dtype", "asarray_like",
+           "conj_t", "is_complex_dtype"]
+
+
+def namespace(*arrays):
+    """The array namespace shared by ``arrays`` (numpy for Python scalars/lists)."""
+    arrays = [a for a in arrays if a is not None]
+    return array_namespace(*arrays)
+
+
+def is_numpy(xp):
+    return is_numpy_namespace(xp)
+
+
+def device_of(x):
+    return device(x)
+
+
+def to_numpy(x):
+    """Host numpy copy of an array from any namespace."""
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "detach"):  # torch without importing torch
+        x = x.detach()
+        if hasattr(x, "resolve_conj"):
+            x = x.resolve_conj()
+        return x.cpu().numpy()
+    return np.asarray(x)
+
+
+def is_complex_dtype(xp, dtype):
+    return xp.isdtype(dtype, "complex floating")
+
+
+def wide_dtype(xp, *arrays):
+    """complex128 if any array is complex, else float64: reduction arithmetic is wide."""
+    if any(is_complex_dtype(xp, a.dtype) for a in arrays if a is not None):
+        return xp.complex128
+    return xp.float64
+
+
+def asarray_like(xp, x, like, dtype=None):
+    return xp.asarray(x, dtype=dtype if dtype is not None else like.dtype, device=device(like))
+
+
+def conj_t(xp, x):
+    """Conjugate transpose over the last two axes."""
+    return xp.conj(xp.matrix_transpose(x)) if is_complex_dtype(xp, x.dtype) else xp.matrix_transpose(x)

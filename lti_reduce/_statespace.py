@@ -1,0 +1,413 @@
+"""State-space containers: dense :class:`StateSpace` and structured :class:`DiagonalStateSpace`.
+
+Conventions (used by every function of the package)::
+
+    continuous (dt == 0):  x'(t)   = A x(t) + B u(t),   y(t) = C x(t) + D u(t),
+                           G(s) = C (s I - A)^{-1} B + D,   stable iff Re(eig A) < 0
+    discrete   (dt != 0):  x[k+1] = A x[k] + B u[k],    y[k] = C x[k] + D u[k],
+                           G(z) = C (z I - A)^{-1} B + D,   stable iff |eig A| < 1
+
+``dt=True`` means discrete time with an unspecified sampling period (python-control's
+convention); frequencies are then taken per sample (period 1).
+"""
+
+from dataclasses import dataclass
+import numbers
+
+import numpy as np
+
+from ._array import namespace, is_numpy, wide_dtype, to_numpy, is_complex_dtype
+from ._errors import ShapeError, NonFiniteError, InvalidParameterError
+
+__all__ = ["StateSpace", "DiagonalStateSpace", "as_statespace"]
+
+
+def _check_dt(dt):
+    if dt is True:
+        return True
+    if isinstance(dt, (bool, np.bool_)) and not dt:
+        return 0.0
+    if dt is None:
+        raise InvalidParameterError("dt=None (unspecified time base) is not supported: "
+                                    "pass dt=0 for continuous time or dt>0 / dt=True for discrete time")
+    if not isinstance(dt, numbers.Real) or not np.isfinite(float(dt)) or float(dt) < 0:
+        raise InvalidParameterError(f"dt must be 0 (continuous), a positive sampling period or True "
+                                    f"(discrete), got {dt!r}")
+    return float(dt)
+
+
+def _validate(xp, name, x, ndim_min):
+    if x.ndim < ndim_min:
+        raise ShapeError(f"{name} must have at least {ndim_min} dimensions, got shape {tuple(x.shape)}")
+    if not (xp.isdtype(x.dtype, "real floating") or xp.isdtype(x.dtype, "complex floating")
+            or xp.isdtype(x.dtype, "integral") or xp.isdtype(x.dtype, "bool")):
+        raise InvalidParameterError(f"{name} must hold real or complex numbers, got dtype {x.dtype}")
+    if not bool(xp.all(xp.isfinite(x))):
+        raise NonFiniteError(f"{name} contains NaN or infinity; a state-space system needs finite entries")
+
+
+def _widen(xp, arrays):
+    dtype = wide_dtype(xp, *arrays)
+    return [None if a is None else xp.astype(a, dtype) for a in arrays]
+
+
+def _asarray(x, xp=None):
+    if xp is None:
+        try:
+            xp = namespace(x)
+        except TypeError:
+            x = np.asarray(x)
+            xp = namespace(x)
+    if isinstance(x, (list, tuple, numbers.Number)):
+        x = np.asarray(x)
+    return xp, x
+
+
+def _response_points(system, omega):
+    """Points s = j*omega (continuous) or z = exp(j*omega*dt) (discrete) in the system's namespace."""
+    xp = system._xp
+    dev = _device(system.B)
+    w = xp.asarray(omega, dtype=xp.float64, device=dev) if not hasattr(omega, "dtype") else xp.astype(omega, xp.float64)
+    w = xp.reshape(w, (-1,))
+    zero = xp.zeros_like(w)
+    if system.is_discrete:
+        period = 1.0 if system.dt is True else system.dt
+        return xp.exp(1j * xp.astype(w * period, xp.complex128))
+    return xp.astype(zero, xp.complex128) + 1j * xp.astype(w, xp.complex128)
+
+
+def _device(x):
+    from ._array import device_of
+    return device_of(x)
+
+
+class _SystemBase:
+    @property
+    def is_discrete(self):
+        """True for discrete time (``dt != 0``)."""
+        return self.dt is True or self.dt > 0
+
+    @property
+    def is_complex(self):
+        """True if any of the system's arrays is complex."""
+        return is_complex_dtype(self._xp, self.B.dtype)
+
+    @property
+    def _xp(self):
+        return namespace(self.B)
+
+    def frequency_response(self, omega):
+        """Frequency response on the imaginary axis or the unit circle.
+
+        Parameters
+        ----------
+        omega : array_like, shape (k,)
+            Frequencies in rad/s (continuous) or rad/s with ``z = exp(1j*omega*dt)``
+            (discrete; per sample when ``dt=True``).
+
+        Returns
+        -------
+        G : array, shape (..., k, p, m)
+        """
+        return self.evaluate(_response_points(self, omega))
+
+    def dc_gain(self):
+        """Steady-state gain: ``G(0)`` (continuous) or ``G(1)`` (discrete), shape (..., p, m)."""
+        xp = self._xp
+        point = xp.asarray([1.0 + 0j if self.is_discrete else 0j], device=_device(self.B))
+        return self.evaluate(point)[..., 0, :, :]
+
+
+@dataclass(frozen=True, eq=False, init=False)
+class StateSpace(_SystemBase):
+    """Dense state-space system ``(A, B, C, D, dt)``.
+
+    Parameters
+    ----------
+    A : array_like, shape (n, n)
+    B : array_like, shape (n, m)
+    C : array_like, shape (p, n)
+    D : array_like, shape (p, m), optional
+        Zero when omitted.
+    dt : float or True, optional
+        0 (default) for continuous time; a positive sampling period, or True, for
+        discrete time.
+
+    Notes
+    -----
+    Arrays are stored in float64, or complex128 if any of them is complex, in the
+    array namespace they came in (numpy by default; torch tensors stay torch tensors
+    on their device). Inputs are validated: shapes, finiteness, ``m >= 1``, ``p >= 1``.
+    A system with ``n = 0`` is a static gain ``D`` (the result of reducing to order 0).
+    """
+
+    A: object
+    B: object
+    C: object
+    D: object
+    dt: object
+
+    def __init__(self, A, B, C, D=None, dt=0.0):
+        xp, A = _asarray(A)
+        _, B = _asarray(B, None if is_numpy(xp) else xp)
+        _, C = _asarray(C, None if is_numpy(xp) else xp)
+        xp = namespace(A, B, C)
+        for name, x in (("A", A), ("B", B), ("C", C)):
+            _validate(xp, name, x, 2)
+            if x.ndim != 2:
+                raise ShapeError(f"{name} must be a 2-D array, got shape {tuple(x.shape)}")
+        n = A.shape[0]
+        if A.shape[1] != n:
+            raise ShapeError(f"A must be square (n, n), got shape {tuple(A.shape)}")
+        if B.shape[0] != n:
+            raise ShapeError(f"B must have n={n} rows to match A {tuple(A.shape)}, got shape {tuple(B.shape)}")
+        if C.shape[1] != n:
+            raise ShapeError(f"C must have n={n} columns to match A {tuple(A.shape)}, got shape {tuple(C.shape)}")
+        m, p = B.shape[1], C.shape[0]
+        if m == 0 or p == 0:
+            raise ShapeError(f"empty system: B is {tuple(B.shape)} and C is {tuple(C.shape)}; "
+                             "a system needs at least one input and one output")
+        if D is None:
+            D = xp.zeros((p, m), dtype=B.dtype, device=_device(B))
+        else:
+            _, D = _asarray(D, None if is_numpy(xp) else xp)
+            if D.ndim == 0:
+                D = xp.reshape(D, (1, 1))
+            _validate(xp, "D", D, 2)
+            if tuple(D.shape) != (p, m):
+                raise ShapeError(f"D must have shape (p, m) = ({p}, {m}) to match C and B, got {tuple(D.shape)}")
+        A, B, C, D = _widen(xp, [A, B, C, D])
+        for name, value in zip("ABCD", (A, B, C, D)):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "dt", _check_dt(dt))
+
+    # --- sizes -----------------------------------------------------------------------
+    @property
+    def n(self):
+        """State dimension."""
+        return self.A.shape[0]
+
+    @property
+    def m(self):
+        """Number of inputs."""
+        return self.B.shape[1]
+
+    @property
+    def p(self):
+        """Number of outputs."""
+        return self.C.shape[0]
+
+    def __repr__(self):
+        kind = f"discrete, dt={self.dt}" if self.is_discrete else "continuous"
+        return (f"StateSpace(n={self.n}, m={self.m}, p={self.p}, {kind}, "
+                f"dtype={self.A.dtype})")
+
+    # --- evaluation ------------------------------------------------------------------
+    def evaluate(self, points):
+        """Transfer function ``G(s) = C (s I - A)^{-1} B + D`` at complex points.
+
+        Parameters
+        ----------
+        points : array_like, shape (k,)
+
+        Returns
+        -------
+        G : array, shape (k, p, m), complex128
+        """
+        xp = self._xp
+        s = xp.reshape(xp.asarray(points, dtype=xp.complex128, device=_device(self.B)), (-1,))
+        A = xp.astype(self.A, xp.complex128)
+        eye = xp.eye(self.n, dtype=xp.complex128, device=_device(self.B))
+        pencil = s[:, None, None] * eye - A
+        B = xp.broadcast_to(xp.astype(self.B, xp.complex128), (s.shape[0], self.n, self.m))
+        X = xp.linalg.solve(pencil, B) if self.n else xp.zeros((s.shape[0], 0, self.m), dtype=xp.complex128)
+        return xp.astype(self.C, xp.complex128) @ X + xp.astype(self.D, xp.complex128)
+
+    def poles(self):
+        """Eigenvalues of A (numpy, complex, shape (n,))."""
+        return np.linalg.eigvals(to_numpy(self.A))
+
+    def is_stable(self):
+        """True if every pole is strictly inside the stability region."""
+        poles = self.poles()
+        return bool(np.all(np.abs(poles) < 1)) if self.is_discrete else bool(np.all(poles.real < 0))
+
+    def to_numpy(self):
+        """The same system with numpy arrays."""
+        return StateSpace(to_numpy(self.A), to_numpy(self.B), to_numpy(self.C), to_numpy(self.D), dt=self.dt)
+
+    # --- interop ---------------------------------------------------------------------
+    def to_control(self):
+        """Convert to ``control.StateSpace`` (python-control; real systems only)."""
+        import control
+        sys = self.to_numpy()
+        if sys.is_complex:
+            raise InvalidParameterError("python-control supports real systems only; this system is complex")
+        return control.ss(sys.A, sys.B, sys.C, sys.D, sys.dt)
+
+    @classmethod
+    def from_control(cls, sys):
+        """Build from a ``control.StateSpace`` (or anything python-control's ``ss`` accepts)."""
+        import control
+        sys = control.ss(sys)
+        dt = sys.dt
+        if dt is None:
+            raise InvalidParameterError("the python-control system has dt=None (unspecified); "
+                                        "set dt=0 (continuous) or dt>0/True (discrete) first")
+        return cls(np.asarray(sys.A), np.asarray(sys.B), np.asarray(sys.C), np.asarray(sys.D), dt=dt)
+
+    def to_scipy(self):
+        """Convert to ``scipy.signal.StateSpace`` (``dlti`` form when discrete)."""
+        from scipy import signal
+        sys = self.to_numpy()
+        if sys.is_discrete:
+            return signal.StateSpace(sys.A, sys.B, sys.C, sys.D, dt=1.0 if sys.dt is True else sys.dt)
+        return signal.StateSpace(sys.A, sys.B, sys.C, sys.D)
+
+    @classmethod
+    def from_scipy(cls, sys):
+        """Build from a ``scipy.signal`` ``StateSpace``/``lti``/``dlti`` object."""
+        ss = sys.to_ss() if hasattr(sys, "to_ss") else sys
+        dt = getattr(ss, "dt", None)
+        return cls(ss.A, ss.B, ss.C, ss.D, dt=0.0 if dt is None else dt)
+
+
+@dataclass(frozen=True, eq=False, init=False)
+class DiagonalStateSpace(_SystemBase):
+    """Stack of systems with diagonal state matrices ``A = diag(eigenvalues)``.
+
+    Parameters
+    ----------
+    eigenvalues : array, shape (..., n)
+        Diagonal of A (real or complex). Leading dimensions are batch dimensions
+        (a stack of layers, or h independent SISO channels).
+    B : array, shape (..., n, m)
+    C : array, shape (..., p, n)
+    D : array, shape (..., p, m), optional
+    dt : float or True, optional
+        As for :class:`StateSpace`.
+
+    Notes
+    -----
+    Works with any array-API namespace (numpy, torch, ...): arrays stay in their
+    namespace and on their device, promoted to float64/complex128. All batch
+    dimensions must agree exactly (no broadcasting), so that nothing is silently
+    replicated.
+    """
+
+    eigenvalues: object
+    B: object
+    C: object
+    D: object
+    dt: object
+
+    def __init__(self, eigenvalues, B, C, D=None, dt=0.0):
+        xp, lam = _asarray(eigenvalues)
+        _, B = _asarray(B, None if is_numpy(xp) else xp)
+        _, C = _asarray(C, None if is_numpy(xp) else xp)
+        xp = namespace(lam, B, C)
+        _validate(xp, "eigenvalues", lam, 1)
+        _validate(xp, "B", B, 2)
+        _validate(xp, "C", C, 2)
+        batch, n = tuple(lam.shape[:-1]), lam.shape[-1]
+        if tuple(B.shape[:-2]) != batch or B.shape[-2] != n:
+            raise ShapeError(f"B must have shape (*batch, n, m) = ({', '.join(map(str, batch + (n,)))}, m) "
+                             f"to match eigenvalues {tuple(lam.shape)}, got {tuple(B.shape)}")
+        if tuple(C.shape[:-2]) != batch or C.shape[-1] != n:
+            raise ShapeError(f"C must have shape (*batch, p, n) with batch {batch} and n={n} "
+                             f"to match eigenvalues {tuple(lam.shape)}, got {tuple(C.shape)}")
+        m, p = B.shape[-1], C.shape[-2]
+        if m == 0 or p == 0:
+            raise ShapeError(f"empty system: B is {tuple(B.shape)} and C is {tuple(C.shape)}; "
+                             "a system needs at least one input and one output")
+        if D is None:
+            D = xp.zeros(batch + (p, m), dtype=B.dtype, device=_device(B))
+        else:
+            _, D = _asarray(D, None if is_numpy(xp) else xp)
+            _validate(xp, "D", D, 2)
+            if tuple(D.shape) != batch + (p, m):
+                raise ShapeError(f"D must have shape (*batch, p, m) = {batch + (p, m)}, got {tuple(D.shape)}")
+        lam, B, C, D = _widen(xp, [lam, B, C, D])
+        object.__setattr__(self, "eigenvalues", lam)
+        object.__setattr__(self, "B", B)
+        object.__setattr__(self, "C", C)
+        object.__setattr__(self, "D", D)
+        object.__setattr__(self, "dt", _check_dt(dt))
+
+    @property
+    def n(self):
+        return self.eigenvalues.shape[-1]
+
+    @property
+    def m(self):
+        return self.B.shape[-1]
+
+    @property
+    def p(self):
+        return self.C.shape[-2]
+
+    @property
+    def batch_shape(self):
+        """Leading batch dimensions."""
+        return tuple(self.eigenvalues.shape[:-1])
+
+    @property
+    def is_complex(self):
+        xp = self._xp
+        return any(is_complex_dtype(xp, a.dtype) for a in (self.eigenvalues, self.B, self.C, self.D))
+
+    def __repr__(self):
+        kind = f"discrete, dt={self.dt}" if self.is_discrete else "continuous"
+        return (f"DiagonalStateSpace(batch={self.batch_shape}, n={self.n}, m={self.m}, p={self.p}, "
+                f"{kind}, dtype={self.B.dtype})")
+
+    @property
+    def A(self):
+        """Dense A (diag of the eigenvalues), shape (..., n, n)."""
+        xp = self._xp
+        eye = xp.eye(self.n, dtype=self.eigenvalues.dtype, device=_device(self.B))
+        return self.eigenvalues[..., None] * eye
+
+    def __getitem__(self, index):
+        """One system (or sub-stack) of the batch."""
+        if not self.batch_shape:
+            raise IndexError("this DiagonalStateSpace has no batch dimension to index")
+        return DiagonalStateSpace(self.eigenvalues[index], self.B[index], self.C[index], self.D[index], dt=self.dt)
+
+    def to_dense(self):
+        """Dense :class:`StateSpace` (requires an empty batch shape; index the batch first)."""
+        if self.batch_shape:
+            raise ShapeError(f"to_dense() needs a single system; this one has batch shape {self.batch_shape}: "
+                             "index it first, e.g. system[0].to_dense()")
+        return StateSpace(self.A, self.B, self.C, self.D, dt=self.dt)
+
+    def evaluate(self, points):
+        """Transfer function at complex points, shape (..., k, p, m), complex128."""
+        xp = self._xp
+        s = xp.reshape(xp.asarray(points, dtype=xp.complex128, device=_device(self.B)), (-1,))
+        lam = xp.astype(self.eigenvalues, xp.complex128)
+        resolvent = 1.0 / (s[:, None] - lam[..., None, :])  # (..., k, n)
+        B = xp.astype(self.B, xp.complex128)
+        C = xp.astype(self.C, xp.complex128)
+        G = (C[..., None, :, :] * resolvent[..., :, None, :]) @ B[..., None, :, :]
+        return G + xp.astype(self.D, xp.complex128)[..., None, :, :]
+
+    def poles(self):
+        return to_numpy(self.eigenvalues)
+
+    def is_stable(self):
+        lam = to_numpy(self.eigenvalues)
+        return bool(np.all(np.abs(lam) < 1)) if self.is_discrete else bool(np.all(lam.real < 0))
+
+
+def as_statespace(system, name="system"):
+    """Accept a StateSpace, DiagonalStateSpace, python-control or scipy.signal system."""
+    if isinstance(system, (StateSpace, DiagonalStateSpace)):
+        return system
+    module = type(system).__module__ or ""
+    if module.startswith("control"):
+        return StateSpace.from_control(system)
+    if module.startswith("scipy.signal"):
+        return StateSpace.from_scipy(system)
+    raise InvalidParameterError(f"{name} must be a StateSpace, DiagonalStateSpace, python-control or "
+                                f"scipy.signal system, got {type(system).__name__}")
