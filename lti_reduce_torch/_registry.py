@@ -45,8 +45,12 @@ class SSMAdapter(abc.ABC):
         Parameters
         ----------
         module : torch.nn.Module
-        reduced : lti_reduce.BalancedTruncationResult or tuple of them
-            What the core returned for ``to_lti(module)``.
+        reduced : lti_reduce.StateSpace or tuple of lti_reduce.StateSpace
+            The reduced discrete-time system (torch tensors, complex128/float64, on the
+            module's device): ``result.system`` of the core's balanced truncation of
+            ``to_lti(module)``; a tuple (one per batch element, row-major) when
+            ``to_lti`` returned a batched DiagonalStateSpace (e.g. S4D's h channels),
+            all of the same order.
 
         Returns
         -------
