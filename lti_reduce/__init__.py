@@ -6,3 +6,10 @@ from ._statespace import StateSpace, DiagonalStateSpace
 
 __version__ = "0.1.0"
 __all__ = list(_errors_all) + ["StateSpace", "DiagonalStateSpace"]
+from ._gramians import gramian, gram
+from ._order import select_order, error_bound
+from ._balanced import (BalancedTruncationResult, HankelFactors, hankel_factors, hankel_singular_values,
+                        hsvd, balanced_truncation, balred)
+
+__all__ += ["gramian", "gram", "select_order", "error_bound", "BalancedTruncationResult", "HankelFactors",
+            "hankel_factors", "hankel_singular_values", "hsvd", "balanced_truncation", "balred"]

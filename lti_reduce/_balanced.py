@@ -1,0 +1,440 @@
+"""Hankel singular values and balanced truncation (square-root, balancing-free, SPA).
+
+One code path serves dense and diagonal, real and complex, numpy and torch systems:
+Gramian factors (closed form for diagonal A, one Schur form for dense A), the SVD of
+``Lo^H Lc``, and the projection ``W = Lo U_r S_r^{-1/2}``, ``V = Lc V_r S_r^{-1/2}``.
+"""
+
+from dataclasses import dataclass
+import math
+import numbers
+
+import numpy as np
+import scipy.linalg as sla
+
+from ._array import is_numpy, to_numpy, conj_t, device_of
+from ._errors import InvalidParameterError, UnstableSystemError
+from ._gramians import (SchurLyapunov, dense_gramians, diagonal_gramian, psd_factor, unstable_eigenvalues,
+                        _raise_unstable, _check_horizon)
+from ._order import select_order, error_bound, check_selection_args
+from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
+
+__all__ = ["BalancedTruncationResult", "HankelFactors", "hankel_factors", "hankel_singular_values", "hsvd",
+           "balanced_truncation", "balred"]
+
+_EPS = float(np.finfo(np.float64).eps)
+
+
+@dataclass(frozen=True)
+class BalancedTruncationResult:
+    """Outcome of :func:`balanced_truncation`.
+
+    Attributes
+    ----------
+    system : StateSpace
+        Reduced system of order r (same time base; same namespace/device as the input).
+    hsv : array, shape (n,)
+        Hankel singular values of the full system, descending; ``inf`` for the states of
+        an unstable part kept whole (``unstable='keep'``), listed first.
+    order : int
+        Reduced order r (unstable states included).
+    error_bound : float or None
+        ``2 * sum_{i>r} s_i``, an a-priori bound on ``||G - G_r||_inf`` for BT and SPA;
+        None for finite-horizon Gramians, where no such bound holds.
+    V, W : array, shape (n, r)
+        Projections with ``W^H V = I``; for ``match='truncate'``
+        ``A_r = W^H A V, B_r = W^H B, C_r = C V``. For SPA they span the kept balanced
+        coordinates (the reduced matrices add the singular-perturbation correction).
+    method : {'sr', 'bfsr'}
+    match : {'truncate', 'dc'}
+    """
+
+    system: StateSpace
+    hsv: object
+    order: int
+    error_bound: object
+    V: object
+    W: object
+    method: str
+    match: str
+
+
+@dataclass(frozen=True)
+class HankelFactors:
+    """Square-root factors and the SVD ``Lo^H Lc = U diag(hsv) Vh`` (batched, any namespace)."""
+
+    Lc: object
+    Lo: object
+    U: object
+    hsv: object
+    Vh: object
+
+
+# --------------------------------------------------------------------------------------
+# factors and HSVs
+# --------------------------------------------------------------------------------------
+def _diagonal_factors(system, horizon):
+    xp = system._xp
+    Lc, rank_c = psd_factor(xp, diagonal_gramian(system, "c", horizon), "controllability Gramian")
+    Lo, rank_o = psd_factor(xp, diagonal_gramian(system, "o", horizon), "observability Gramian")
+    return _svd_of_factors(xp, Lc, Lo, rank_c, rank_o)
+
+
+def _dense_factors(system, horizon, schur=None):
+    P, Q = dense_gramians(system, ("c", "o"), horizon, schur)
+    Lc, rank_c = psd_factor(np, P, "controllability Gramian")
+    Lo, rank_o = psd_factor(np, Q, "observability Gramian")
+    return _svd_of_factors(np, Lc, Lo, rank_c, rank_o)
+
+
+def _svd_of_factors(xp, Lc, Lo, rank_c, rank_o):
+    """SVD of ``Lo^H Lc``; singular values beyond the numerical rank are exactly zero."""
+    n = Lc.shape[-1]
+    U, s, Vh = xp.linalg.svd(conj_t(xp, Lo) @ Lc, full_matrices=False)
+    index = xp.arange(n, device=device_of(s))
+    rank = xp.minimum(rank_c, rank_o)[..., None]
+    level = max(n, 1) * _EPS * s[..., :1]
+    s = xp.where((index < rank) & (s > level), s, xp.zeros_like(s))
+    return HankelFactors(Lc, Lo, U, s, Vh)
+
+
+def _check_stable(system, alpha=None):
+    lam = to_numpy(system.eigenvalues).ravel() if isinstance(system, DiagonalStateSpace) else system.poles()
+    bad = unstable_eigenvalues(lam, system.is_discrete, alpha)
+    if len(bad):
+        _raise_unstable(bad, system.is_discrete, alpha=alpha)
+
+
+def hankel_factors(system, *, horizon=None):
+    """:class:`HankelFactors` of a stable system (batched for a batched DiagonalStateSpace)."""
+    system = as_statespace(system)
+    horizon = _check_horizon(horizon, system.is_discrete)
+    if isinstance(system, DiagonalStateSpace):
+        if horizon is None:
+            _check_stable(system)
+        return _diagonal_factors(system, horizon)
+    dense = system.to_numpy()
+    factors = _dense_factors(dense, horizon)
+    if is_numpy(system._xp):
+        return factors
+    xp, dev = system._xp, device_of(system.B)
+    return HankelFactors(*(xp.asarray(a, device=dev) for a in
+                           (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
+
+
+def hankel_singular_values(system, *, horizon=None):
+    """Hankel singular values, descending.
+
+    Parameters
+    ----------
+    system : StateSpace or DiagonalStateSpace
+        Stable, continuous or discrete, real or complex; a DiagonalStateSpace may be
+        batched and hold torch tensors (the result keeps its namespace and device).
+    horizon : int or float, optional
+        Finite-horizon Gramians (samples in discrete time, time in continuous time).
+
+    Returns
+    -------
+    hsv : array, shape (..., n), float64
+        Singular values of ``Lo^H Lc`` where ``P = Lc Lc^H``, ``Q = Lo Lo^H``. Never NaN,
+        never complex; directions that are uncontrollable or unobservable to working
+        precision give exact zeros.
+
+    Notes
+    -----
+    The HSVs are the square roots of the eigenvalues of ``P Q`` but are never computed
+    that way (squaring loses half the digits of the small ones).
+    """
+    return hankel_factors(system, horizon=horizon).hsv
+
+
+hsvd = hankel_singular_values
+
+
+# --------------------------------------------------------------------------------------
+# projection (array-API; one system, not batched)
+# --------------------------------------------------------------------------------------
+def _apply_A(system, X):
+    """A @ X, without forming A for a diagonal system."""
+    if isinstance(system, DiagonalStateSpace):
+        return system.eigenvalues[:, None] * X
+    return system.A @ X
+
+
+def _projections(xp, factors, r, method):
+    """V, W (n, r) with W^H V = I from the factors' SVD (square-root or balancing-free)."""
+    s = factors.hsv[:r]
+    U_r = factors.U[:, :r]
+    V_r = conj_t(xp, factors.Vh[:r, :])
+    if method == "sr":
+        scale = xp.astype(1.0 / xp.sqrt(s), U_r.dtype)
+        W = (factors.Lo @ U_r) * scale
+        V = (factors.Lc @ V_r) * scale
+        return V, W
+    # balancing-free square root (Varga): orthonormal bases of the same subspaces, then
+    # W is re-scaled so that W^H V = I (a solve, no explicit inverse)
+    V, _ = xp.linalg.qr(factors.Lc @ V_r)
+    W0, _ = xp.linalg.qr(factors.Lo @ U_r)
+    WhV = conj_t(xp, W0) @ V
+    W = conj_t(xp, xp.linalg.solve(WhV, conj_t(xp, W0)))
+    return V, W
+
+
+def _reduce_one(system, factors, r, method, match):
+    """Reduced (A_r, B_r, C_r, D_r), V, W for one stable system (array API)."""
+    xp = system._xp
+    B, C, D = system.B, system.C, system.D
+    if match == "truncate":
+        V, W = _projections(xp, factors, r, method)
+        Wh = conj_t(xp, W)
+        return (Wh @ _apply_A(system, V), Wh @ B, C @ V, D), V, W
+    # singular perturbation: balanced realisation of the minimal part (k nonzero HSVs), then
+    # eliminate the fast states x2 by setting x2' = 0 (continuous) / x2[k+1] = x2[k] (discrete)
+    k = int(xp.sum(xp.astype(factors.hsv > 0, xp.int64)))
+    V_k, W_k = _projections(xp, factors, k, "sr")
+    Wh = conj_t(xp, W_k)
+    A_b = Wh @ _apply_A(system, V_k)
+    B_b, C_b = Wh @ B, C @ V_k
+    A11, A12, A21, A22 = A_b[:r, :r], A_b[:r, r:], A_b[r:, :r], A_b[r:, r:]
+    B1, B2, C1, C2 = B_b[:r], B_b[r:], C_b[:, :r], C_b[:, r:]
+    if k == r:
+        system_r = (A11, B1, C1, D)
+    else:
+        eye = xp.eye(k - r, dtype=A22.dtype, device=device_of(A22))
+        # continuous: x2 = -A22^{-1}(A21 x1 + B2 u); discrete: x2 = (I - A22)^{-1}(A21 x1 + B2 u)
+        M = -A22 if not system.is_discrete else eye - A22
+        sol = xp.linalg.solve(M, xp.concat([A21, B2], axis=1))
+        S_A, S_B = sol[:, :r], sol[:, r:]
+        system_r = (A11 + A12 @ S_A, B1 + A12 @ S_B, C1 + C2 @ S_A, D + C2 @ S_B)
+    if method == "bfsr":
+        V, W = _projections(xp, factors, r, "bfsr")
+    else:
+        V, W = V_k[:, :r], W_k[:, :r]
+    return system_r, V, W
+
+
+# --------------------------------------------------------------------------------------
+# additive stable/unstable split (dense, numpy)
+# --------------------------------------------------------------------------------------
+def _split_unstable(system, alpha):
+    """Stable part (eigenvalues inside the alpha region) and the rest, decoupled.
+
+    Ordered Schur form ``A = Z [[T11, T12], [0, T22]] Z^H``, then ``T11 X - X T22 = -T12``
+    gives ``S = Z [[I, X], [0, I]]`` with ``S^{-1} A S = diag(T11, T22)``.
+    Returns (stable StateSpace, (A_u, B_u, C_u), S-factors for the projections).
+    """
+    A, B, C = system.A, system.B, system.C
+    discrete = system.is_discrete
+    if np.iscomplexobj(A):
+        inside = (lambda z: abs(z) < alpha) if discrete else (lambda z: z.real < alpha)
+        T, Z, k = sla.schur(A, output="complex", sort=inside)
+    else:
+        inside = (lambda re, im: math.hypot(re, im) < alpha) if discrete else (lambda re, im: re < alpha)
+        T, Z, k = sla.schur(A, output="real", sort=inside)
+    T11, T12, T22 = T[:k, :k], T[:k, k:], T[k:, k:]
+    trsyl, = sla.get_lapack_funcs(("trsyl",), (T11, T22, T12))
+    X, scale, info = trsyl(T11, T22, -T12, isgn=-1)
+    if info < 0:
+        raise RuntimeError(f"LAPACK trsyl failed with info={info}")
+    X = X / scale
+    ZhB, CZ = Z.conj().T @ B, C @ Z
+    stable = StateSpace(T11, ZhB[:k] - X @ ZhB[k:], CZ[:, :k], system.D, dt=system.dt) if k else None
+    unstable = (T22, ZhB[k:], CZ[:, k:] + CZ[:, :k] @ X)
+    return stable, unstable, (Z, X, k)
+
+
+# --------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------
+_METHODS = ("sr", "bfsr")
+_MATCHES = ("truncate", "dc")
+_UNSTABLE = ("error", "keep")
+
+
+def _check_options(method, match, unstable, alpha, discrete):
+    if method not in _METHODS:
+        raise InvalidParameterError(f"method must be one of {_METHODS} (square root, balancing-free square "
+                                    f"root), got {method!r}")
+    if match not in _MATCHES:
+        raise InvalidParameterError(f"match must be 'truncate' (balanced truncation) or 'dc' (singular "
+                                    f"perturbation, keeps the DC gain), got {match!r}")
+    if unstable not in _UNSTABLE:
+        raise InvalidParameterError(f"unstable must be 'error' or 'keep', got {unstable!r}")
+    if alpha is None:
+        return 1.0 if discrete else 0.0
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not np.isfinite(alpha):
+        raise InvalidParameterError(f"alpha must be a finite real number, got {alpha!r}")
+    if discrete and not 0 <= alpha <= 1:
+        raise InvalidParameterError(f"alpha bounds the modulus of the kept-stable eigenvalues in discrete "
+                                    f"time and must be in [0, 1], got {alpha}")
+    if not discrete and alpha > 0:
+        raise InvalidParameterError(f"alpha bounds the real part of the kept-stable eigenvalues in continuous "
+                                    f"time and must be <= 0, got {alpha}")
+    return float(alpha)
+
+
+def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr", match="truncate",
+                        unstable="error", alpha=None, horizon=None):
+    """Balanced truncation (or singular perturbation approximation) of a stable LTI system.
+
+    Parameters
+    ----------
+    system : StateSpace, DiagonalStateSpace, or a python-control / scipy.signal system
+        Continuous or discrete, real or complex. A batched DiagonalStateSpace is reduced
+        element by element after one batched factorisation; torch tensors stay torch
+        tensors on their device.
+    order : int or sequence of int, optional
+        Reduced order r in [0, n] (one per batch element for a batched system).
+    tol : float, optional
+        Error budget: smallest r with ``2 * sum_{i>r} s_i <= tol``.
+    energy : float, optional
+        CompreSSM's tau in (0, 1): smallest r with ``sum_{i<=r} s_i >= (1 - tau) sum_i s_i``.
+        Exactly one of ``order``, ``tol``, ``energy`` is required.
+    method : {'sr', 'bfsr'}
+        Square-root (balanced result) or balancing-free square-root (Varga; better
+        conditioned projection, same transfer function).
+    match : {'truncate', 'dc'}
+        'dc' is singular perturbation approximation: keeps ``G(0)`` (continuous) or
+        ``G(1)`` (discrete) exactly.
+    unstable : {'error', 'keep'}
+        'error' raises :class:`UnstableSystemError` naming the eigenvalues outside the
+        alpha region; 'keep' splits the system additively and keeps that part whole
+        (its HSVs are reported as ``inf``).
+    alpha : float, optional
+        Stability boundary: real part (continuous, default 0, must be <= 0) or modulus
+        (discrete, default 1, in [0, 1]).
+    horizon : int or float, optional
+        Finite-horizon Gramians (no a-priori error bound then: ``error_bound`` is None).
+
+    Returns
+    -------
+    BalancedTruncationResult, or a tuple of them (row-major) for a batched system.
+
+    Notes
+    -----
+    With ``Lo^H Lc = U S V^H`` the projections are ``W = Lo U_r S_r^{-1/2}`` and
+    ``V = Lc V_r S_r^{-1/2}`` (``W^H V = I``), and ``A_r = W^H A V``, ``B_r = W^H B``,
+    ``C_r = C V``, ``D_r = D``. For a stable system with ``s_r > s_{r+1}`` the result is
+    stable, balanced with Gramians ``diag(s_1..s_r)``, and
+    ``s_{r+1} <= ||G - G_r||_inf <= 2 sum_{i>r} s_i``. SPA (discrete) uses
+    ``A_r = A11 + A12 (I - A22)^{-1} A21`` etc., continuous ``A11 - A12 A22^{-1} A21``.
+    """
+    system = as_statespace(system)
+    check_selection_args(order, tol, energy)
+    alpha = _check_options(method, match, unstable, alpha, system.is_discrete)
+    horizon = _check_horizon(horizon, system.is_discrete)
+    if system.n == 0:
+        raise InvalidParameterError("the system has no states (n = 0): there is nothing to reduce")
+    batch = getattr(system, "batch_shape", ())
+    orders = _orders_per_element(order, batch)
+    if batch:
+        count = math.prod(batch)
+        flat = DiagonalStateSpace(*(_flatten(system._xp, a, len(batch)) for a in
+                                    (system.eigenvalues, system.B, system.C, system.D)), dt=system.dt)
+        if unstable == "keep":
+            return tuple(balanced_truncation(flat[i], orders[i], tol=tol, energy=energy, method=method,
+                                             match=match, unstable=unstable, alpha=alpha, horizon=horizon)
+                         for i in range(count))
+        if horizon is None:
+            _check_stable(flat, alpha)
+        factors = _diagonal_factors(flat, horizon)
+        return tuple(_finish(flat[i], _element(factors, i), orders[i], tol, energy, method, match, horizon)
+                     for i in range(count))
+    if horizon is None:
+        poles = to_numpy(system.eigenvalues) if isinstance(system, DiagonalStateSpace) else system.poles()
+        outside = unstable_eigenvalues(poles, system.is_discrete, alpha)
+        if len(outside):
+            if unstable == "error":
+                _raise_unstable(outside, system.is_discrete, alpha=alpha)
+            return _reduce_with_unstable_part(system, alpha, orders[0], tol, energy, method, match)
+    if isinstance(system, DiagonalStateSpace):
+        factors = _diagonal_factors(system, horizon)
+        return _finish(system, factors, orders[0], tol, energy, method, match, horizon)
+    xp, dev = system._xp, device_of(system.B)
+    dense = system.to_numpy()
+    factors = _dense_factors(dense, horizon)
+    result = _finish(dense, factors, orders[0], tol, energy, method, match, horizon)
+    return result if is_numpy(xp) else _to_namespace(result, xp, dev)
+
+
+balred = balanced_truncation
+
+
+def _flatten(xp, a, nbatch):
+    return xp.reshape(a, (-1,) + tuple(a.shape[nbatch:]))
+
+
+def _element(factors, i):
+    return HankelFactors(*(a[i] for a in (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
+
+
+def _orders_per_element(order, batch):
+    count = math.prod(batch) if batch else 1
+    if order is None or isinstance(order, numbers.Integral):
+        return [order] * count
+    if isinstance(order, (list, tuple)) or hasattr(order, "__len__"):
+        orders = list(np.asarray(to_numpy(order)).ravel())
+        if not batch:
+            raise InvalidParameterError(f"order must be an integer for an unbatched system, got {order!r}")
+        if len(orders) != count:
+            raise InvalidParameterError(f"order has {len(orders)} entries but the system batch {batch} has {count}")
+        return [int(o) if float(o).is_integer() else o for o in orders]
+    return [order] * count
+
+
+def _finish(system, factors, order, tol, energy, method, match, horizon):
+    xp = system._xp
+    hsv_host = to_numpy(factors.hsv)
+    r = select_order(hsv_host, order=order, tol=tol, energy=energy)
+    (A_r, B_r, C_r, D_r), V, W = _reduce_one(system, factors, r, method, match)
+    reduced = StateSpace(A_r, B_r, C_r, D_r, dt=system.dt) if r else _static(xp, system, D_r)
+    bound = None if horizon is not None else error_bound(hsv_host, r)
+    return BalancedTruncationResult(reduced, factors.hsv, r, bound, V, W, method, match)
+
+
+def _static(xp, system, D):
+    """Order-0 result: the static gain D (truncation: D; SPA: G(0) or G(1))."""
+    dev = device_of(system.B)
+    A = xp.zeros((0, 0), dtype=system.B.dtype, device=dev)
+    return StateSpace(A, xp.zeros((0, system.m), dtype=system.B.dtype, device=dev),
+                      xp.zeros((system.p, 0), dtype=system.B.dtype, device=dev), D, dt=system.dt)
+
+
+def _to_namespace(result, xp, dev):
+    def conv(a):
+        return xp.asarray(a, device=dev)
+    s = result.system
+    reduced = StateSpace(conv(s.A), conv(s.B), conv(s.C), conv(s.D), dt=s.dt)
+    return BalancedTruncationResult(reduced, conv(result.hsv), result.order, result.error_bound,
+                                    conv(result.V), conv(result.W), result.method, result.match)
+
+
+def _reduce_with_unstable_part(system, alpha, order, tol, energy, method, match):
+    """Additive split at alpha; the stable part is reduced, the rest kept whole."""
+    xp, dev = system._xp, device_of(system.B)
+    dense = (system.to_dense() if isinstance(system, DiagonalStateSpace) else system).to_numpy()
+    stable, (A_u, B_u, C_u), (Z, X, k) = _split_unstable(dense, alpha)
+    n, n_u = dense.n, dense.n - k
+    if order is not None and order < n_u:
+        raise InvalidParameterError(f"order={order} is below the number of kept unstable states ({n_u})")
+    if stable is None:
+        raise InvalidParameterError(f"all {n} eigenvalues are outside the alpha region: nothing to reduce")
+    factors = _dense_factors(stable, None)
+    hsv_host = np.concatenate([np.full(n_u, np.inf), factors.hsv])
+    r = select_order(hsv_host, order=order, tol=tol, energy=energy)
+    (A_s, B_s, C_s, D_r), V_s, W_s = _reduce_one(stable, factors, r - n_u, method, match)
+    r_s = r - n_u
+    dtype = np.result_type(A_s, A_u)
+    A_r = np.zeros((r, r), dtype=dtype)
+    A_r[:r_s, :r_s], A_r[r_s:, r_s:] = A_s, A_u
+    reduced = StateSpace(A_r, np.vstack([B_s, B_u]), np.hstack([C_s, C_u]), D_r, dt=dense.dt)
+    # full projections: V = S diag(V_s, I), W = S^{-H} diag(W_s, I), S = Z [[I, X], [0, I]]
+    V_hat = np.zeros((n, r), dtype=dtype)
+    V_hat[:k, :r_s], V_hat[k:, r_s:] = V_s, np.eye(n_u)
+    V_hat[:k, r_s:] += X
+    W_hat = np.zeros((n, r), dtype=dtype)
+    W_hat[:k, :r_s], W_hat[k:, r_s:] = W_s, np.eye(n_u)
+    W_hat[k:, :r_s] -= X.conj().T @ W_s
+    result = BalancedTruncationResult(reduced, hsv_host, r, error_bound(hsv_host, r), Z @ V_hat,
+                                      Z @ W_hat, method, match)
+    return result if is_numpy(xp) else _to_namespace(result, xp, dev)

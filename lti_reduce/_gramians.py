@@ -1,0 +1,374 @@
+"""Controllability and observability Gramians and their square-root factors.
+
+Equations (``^H`` is the conjugate transpose; the same for real systems)::
+
+    continuous, kind='c':  A P + P A^H + B B^H = 0          P = int_0^inf e^{At} B B^H e^{A^H t} dt
+    continuous, kind='o':  A^H Q + Q A + C^H C = 0          Q = int_0^inf e^{A^H t} C^H C e^{At} dt
+    discrete,   kind='c':  A P A^H - P + B B^H = 0          P = sum_{k>=0} A^k B B^H (A^H)^k
+    discrete,   kind='o':  A^H Q A - Q + C^H C = 0          Q = sum_{k>=0} (A^H)^k C^H C A^k
+
+Finite horizon: discrete ``P_L = sum_{k<L} ... = P - A^L P (A^H)^L``; continuous
+``P_T = int_0^T ... = P - e^{AT} P e^{A^H T}`` (likewise for Q).
+"""
+
+import numbers
+
+import numpy as np
+import scipy.linalg as sla
+
+from ._array import namespace, is_numpy, to_numpy, conj_t, device_of
+from ._errors import InvalidParameterError, UnstableSystemError, NonFiniteError
+from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
+
+__all__ = ["gramian", "gram"]
+
+
+# --------------------------------------------------------------------------------------
+# argument checks shared by the public functions
+# --------------------------------------------------------------------------------------
+def _check_kind(kind):
+    if kind not in ("c", "o"):
+        raise InvalidParameterError(f"kind must be 'c' (controllability) or 'o' (observability), got {kind!r}")
+    return kind
+
+
+def _check_horizon(horizon, discrete):
+    if horizon is None:
+        return None
+    if isinstance(horizon, bool) or not isinstance(horizon, numbers.Real) or not np.isfinite(horizon) \
+            or horizon <= 0:
+        raise InvalidParameterError(f"horizon must be None (infinite) or a positive number, got {horizon!r}")
+    if discrete:
+        if int(horizon) != horizon:
+            raise InvalidParameterError(f"a discrete-time horizon counts samples and must be a positive "
+                                        f"integer, got {horizon!r}")
+        return int(horizon)
+    return float(horizon)
+
+
+def unstable_eigenvalues(eigenvalues, discrete, alpha=None):
+    """Eigenvalues outside the region ``Re < alpha`` (continuous) or ``|.| < alpha`` (discrete)."""
+    eigenvalues = np.asarray(eigenvalues)
+    if discrete:
+        bad = np.abs(eigenvalues) >= (1.0 if alpha is None else alpha)
+    else:
+        bad = eigenvalues.real >= (0.0 if alpha is None else alpha)
+    return eigenvalues[bad]
+
+
+def _raise_unstable(bad, discrete, what="the system", alpha=None):
+    if alpha is None:
+        alpha = 1.0 if discrete else 0.0
+    region = f"|z| < {alpha:g}" if discrete else f"Re(s) < {alpha:g}"
+    shown = ", ".join(f"{complex(v):.6g}" for v in bad[:8]) + (" ..." if len(bad) > 8 else "")
+    raise UnstableSystemError(
+        f"{what} has {len(bad)} eigenvalue(s) outside the stability region {region}: {shown}. "
+        "Gramians and balanced truncation need a stable system; pass unstable='keep' to "
+        "balanced_truncation to keep the unstable part unreduced, or a finite horizon.")
+
+
+# --------------------------------------------------------------------------------------
+# positive semidefinite square-root factor (shared by the dense and the diagonal path)
+# --------------------------------------------------------------------------------------
+def psd_factor(xp, P, name="Gramian"):
+    """Square-root factor ``L`` with ``P = L L^H`` of a Hermitian PSD matrix (batched).
+
+    Eigenvalues of P below ``n * eps * lambda_max`` are rounding noise of a rank-deficient
+    Gramian (m < n, or an uncontrollable/unobservable direction): their columns of L are
+    exactly zero, which gives exact-zero Hankel singular values downstream. A negative
+    eigenvalue beyond that level means P is not a Gramian of a stable system and raises.
+
+    Returns
+    -------
+    L : array, shape (..., n, n)
+    rank : array of int, shape (...)
+    """
+    n = P.shape[-1]
+    w, U = xp.linalg.eigh(P)
+    top = xp.max(xp.abs(w), axis=-1, keepdims=True)
+    eps = float(np.finfo(np.float64).eps)
+    level = max(n, 1) * eps * top
+    if bool(xp.any(w < -1e3 * level)):
+        worst = float(xp.min(w / xp.where(top > 0, top, xp.ones_like(top))))
+        raise UnstableSystemError(
+            f"the {name} is not positive semidefinite (smallest eigenvalue {worst:.3g} relative to the "
+            "largest): the system is unstable or too ill-conditioned for a Gramian")
+    keep = w > level
+    root = xp.sqrt(xp.where(keep, w, xp.zeros_like(w)))
+    L = U * xp.astype(root, U.dtype)[..., None, :]
+    rank = xp.sum(xp.astype(keep, xp.int64), axis=-1)
+    return L, rank
+
+
+def _hermitian_part(xp, P):
+    return (P + conj_t(xp, P)) / 2
+
+
+# --------------------------------------------------------------------------------------
+# diagonal systems: closed form, array-API (numpy, torch, ...)
+# --------------------------------------------------------------------------------------
+def diagonal_gramian(system, kind, horizon=None):
+    """Closed-form Gramian of a DiagonalStateSpace, shape (..., n, n), in its namespace.
+
+    ``P_ij = (B B^H)_ij / (1 - l_i conj(l_j))`` (discrete), ``-(B B^H)_ij / (l_i + conj(l_j))``
+    (continuous); ``Q`` likewise with ``C^H C`` and ``conj(l_i) l_j``. Cost O(n^2 (m + p)).
+    """
+    xp = system._xp
+    lam = xp.astype(system.eigenvalues, xp.complex128)
+    if kind == "c":
+        X = xp.astype(system.B, xp.complex128)
+        outer = X @ conj_t(xp, X)
+        left, right = lam[..., :, None], xp.conj(lam)[..., None, :]
+    else:
+        X = xp.astype(system.C, xp.complex128)
+        outer = conj_t(xp, X) @ X
+        left, right = xp.conj(lam)[..., :, None], lam[..., None, :]
+    if system.is_discrete:
+        prod = left * right
+        denom = 1 - prod
+        if horizon is None:
+            P = outer / denom
+        else:
+            # sum_{k<L} prod^k, written so that prod == 1 exactly gives L instead of 0/0
+            safe = xp.where(denom == 0, xp.ones_like(denom), denom)
+            geometric = xp.where(denom == 0, xp.full_like(denom, float(horizon)),
+                                 (1 - prod ** horizon) / safe)
+            P = outer * geometric
+    else:
+        total = left + right
+        if horizon is None:
+            P = -outer / total
+        else:
+            safe = xp.where(total == 0, xp.ones_like(total), total)
+            integral = xp.where(total == 0, xp.full_like(total, float(horizon)),
+                                xp.expm1(total * horizon) / safe)
+            P = outer * integral
+    P = _hermitian_part(xp, P)
+    real = not system.is_complex
+    return xp.real(P) if real else P
+
+
+# --------------------------------------------------------------------------------------
+# dense systems: one Schur form, Bartels-Stewart / Stein recursion on it (numpy/scipy)
+# --------------------------------------------------------------------------------------
+class SchurLyapunov:
+    """One Schur form of A reused for both Gramians.
+
+    Real systems use the real Schur form ``A = Z T Z^T`` (T quasi-triangular) and stay in
+    real arithmetic; complex systems the complex one (T triangular). Continuous time
+    solves with LAPACK ``trsyl``, discrete time with a blocked Stein recursion.
+    """
+
+    def __init__(self, A, discrete):
+        self.discrete = discrete
+        self.real = not np.iscomplexobj(A)
+        if self.real:
+            self.T, self.Z = sla.schur(A, output="real")
+        else:
+            self.T, self.Z = sla.schur(A.astype(np.complex128), output="complex")
+        self.eigenvalues = _quasi_triangular_eigenvalues(self.T)
+
+    def solve(self, rhs, kind):
+        """Solve the Lyapunov/Stein equation of ``kind`` with ``rhs`` (= B B^H or C^H C) in the original basis."""
+        Z = self.Z
+        W = Z.conj().T @ rhs @ Z
+        X = self._stein(W, kind) if self.discrete else self._lyap(W, kind)
+        P = Z @ X @ Z.conj().T
+        return (P + P.conj().T) / 2
+
+    def _lyap(self, W, kind):
+        """Solve T X + X T^H = -W (kind 'c') or T^H X + X T = -W (kind 'o')."""
+        return self._triangular(-W, kind, discrete=False)
+
+    def _stein(self, W, kind):
+        """Solve X - T X T^H = W (kind 'c') or X - T^H X T = W (kind 'o')."""
+        return self._triangular(W, kind, discrete=True)
+
+    def _triangular(self, W, kind, discrete):
+        T = self.T
+        if kind == "c":
+            return _sylvester_blocked(T, T, W, discrete)
+        # the kind-'o' equations use T^H in place of T; reversing rows and columns
+        # (J T^H J is upper (quasi-)triangular) brings them to the kind-'c' form
+        S = np.ascontiguousarray(T.conj().T[::-1, ::-1])
+        X = _sylvester_blocked(S, S, np.ascontiguousarray(W[::-1, ::-1]), discrete)
+        return X[::-1, ::-1]
+
+
+_BLOCK = 48
+
+
+def _split_point(T, h):
+    """A split index near h that does not cut a 2x2 diagonal block of a real Schur factor."""
+    return h + 1 if h < T.shape[0] and T[h, h - 1] != 0 else h
+
+
+def _sylvester_blocked(S, R, W, discrete):
+    """Solve ``X - S X R^H = W`` (discrete) or ``S X + X R^H = W`` (continuous).
+
+    S, R are upper (quasi-)triangular Schur factors. Recursive blocking (halve the larger
+    dimension, update the other half with one matrix product) keeps the O(k l (k + l))
+    work in level-3 BLAS; blocks never cut a 2x2 block of a real Schur factor, so real
+    systems stay in real arithmetic. Small blocks: LAPACK ``trsyl`` (continuous) or a
+    column recursion (discrete).
+    """
+    k, l = W.shape
+    if k <= _BLOCK and l <= _BLOCK:
+        return _stein_small(S, R, W) if discrete else _trsyl(S, R, W)
+    sign = -1.0 if discrete else 1.0
+    if k >= l:
+        h = _split_point(S, k // 2)
+        X2 = _sylvester_blocked(S[h:, h:], R, W[h:], discrete)
+        update = S[:h, h:] @ (X2 @ R.conj().T) if discrete else S[:h, h:] @ X2
+        X1 = _sylvester_blocked(S[:h, :h], R, W[:h] - sign * update, discrete)
+        return np.vstack([X1, X2])
+    h = _split_point(R, l // 2)
+    X2 = _sylvester_blocked(S, R[h:, h:], W[:, h:], discrete)
+    update = S @ (X2 @ R[:h, h:].conj().T) if discrete else X2 @ R[:h, h:].conj().T
+    X1 = _sylvester_blocked(S, R[:h, :h], W[:, :h] - sign * update, discrete)
+    return np.hstack([X1, X2])
+
+
+def _trsyl(S, R, W):
+    trsyl, = sla.get_lapack_funcs(("trsyl",), (S, R, W))
+    X, scale, info = trsyl(S, R, W, trana="N", tranb="T" if trsyl.typecode in "sd" else "C")
+    if info < 0:
+        raise RuntimeError(f"LAPACK trsyl failed with info={info}")
+    return X / scale
+
+
+def _stein_small(S, R, W):
+    """Column(-pair) recursion from the last column: for each diagonal block J of R,
+    ``X_J - S X_J R_JJ^H = W_J + S sum_{K>J} X_K R_JK^H``, solved as
+    ``(I - conj(R_JJ) kron S) vec X_J``; a triangular solve for 1x1 blocks of complex S."""
+    k, l = W.shape
+    X = np.zeros((k, l), dtype=np.result_type(S, R, W))
+    eye = np.eye(k)
+    triangular = np.iscomplexobj(S) or not np.any(np.diag(S, -1)) if k > 1 else True
+    j = l
+    while j > 0:
+        size = 2 if j >= 2 and R[j - 1, j - 2] != 0 else 1
+        J = slice(j - size, j)
+        rhs = W[:, J] + S @ (X[:, j:] @ R[J, j:].conj().T)
+        if size == 1 and triangular:
+            X[:, J] = sla.solve_triangular(eye - R[j - 1, j - 1].conj() * S, rhs, lower=False,
+                                           check_finite=False)
+        else:
+            M = np.eye(k * size) - np.kron(R[J, J].conj(), S)
+            X[:, J] = np.linalg.solve(M, rhs.reshape(-1, order="F")).reshape(k, size, order="F")
+        j -= size
+    return X
+
+
+def _quasi_triangular_eigenvalues(T):
+    """Eigenvalues of a (quasi-)upper-triangular Schur factor, read off its 1x1 and 2x2 blocks."""
+    n = T.shape[0]
+    if np.iscomplexobj(T):
+        return np.diag(T).copy()
+    out = np.empty(n, dtype=np.complex128)
+    i = 0
+    while i < n:
+        if i + 1 < n and T[i + 1, i] != 0:
+            out[i:i + 2] = np.linalg.eigvals(T[i:i + 2, i:i + 2])
+            i += 2
+        else:
+            out[i] = T[i, i]
+            i += 1
+    return out
+
+
+def _finite_horizon(P, A, horizon, discrete, transpose):
+    """``P - F P F^H`` with F = A^L (discrete) or e^{AT} (continuous); F -> F^H for kind 'o'."""
+    F = np.linalg.matrix_power(A, horizon) if discrete else sla.expm(A * horizon)
+    if transpose:
+        F = F.conj().T
+    Ph = P - F @ P @ F.conj().T
+    return (Ph + Ph.conj().T) / 2
+
+
+def dense_gramians(system, kinds=("c", "o"), horizon=None, schur=None):
+    """Dense Gramians for each kind in ``kinds`` (numpy), reusing one Schur form."""
+    A, B, C = system.A, system.B, system.C
+    discrete = system.is_discrete
+    if schur is None:
+        schur = SchurLyapunov(A, discrete)
+    bad = unstable_eigenvalues(schur.eigenvalues, discrete)
+    if len(bad):
+        if horizon is None:
+            _raise_unstable(bad, discrete)
+        if not discrete or np.any(np.abs(np.multiply.outer(bad, bad.conj()) - 1) < 1e-12):
+            _raise_unstable(bad, discrete, "the system (finite-horizon Gramians via P - A^L P A^LH)")
+    out = []
+    for kind in kinds:
+        rhs = B @ B.conj().T if kind == "c" else C.conj().T @ C
+        P = schur.solve(rhs, kind)
+        if horizon is not None:
+            P = _finite_horizon(P, A, horizon, discrete, transpose=(kind == "o"))
+        if not np.all(np.isfinite(P)):
+            raise NonFiniteError("the Lyapunov solver returned non-finite values: the system is too "
+                                 "ill-conditioned (eigenvalues too close to the stability boundary)")
+        out.append(P)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------
+def gramian(system, kind="c", *, factor=False, horizon=None):
+    """Controllability or observability Gramian, or its square-root factor.
+
+    Parameters
+    ----------
+    system : StateSpace or DiagonalStateSpace
+        Stable (``Re(eig A) < 0`` continuous, ``|eig A| < 1`` discrete) unless a finite
+        horizon is given. A DiagonalStateSpace may carry batch dimensions and torch
+        tensors; the result stays in its namespace and on its device.
+    kind : {'c', 'o'}
+        'c' controllability Gramian P, 'o' observability Gramian Q.
+    factor : bool, optional
+        If True return ``L`` with ``P = L L^H`` (shape (..., n, n); columns for
+        numerically-zero directions are exactly zero), computed without Cholesky so that
+        rank-deficient Gramians (m=1, n=1000) work.
+    horizon : int or float, optional
+        Finite horizon: number of samples L (discrete) or time T (continuous).
+
+    Returns
+    -------
+    P : array, shape (..., n, n)
+        Hermitian positive semidefinite (real for real systems), or its factor.
+
+    Notes
+    -----
+    Equations and sign conventions::
+
+        continuous:  A P + P A^H + B B^H = 0,     A^H Q + Q A + C^H C = 0
+        discrete:    A P A^H - P + B B^H = 0,     A^H Q A - Q + C^H C = 0
+        finite horizon:  P_L = P - A^L P (A^H)^L,  P_T = P - e^{AT} P e^{A^H T}
+
+    Dense systems: one Schur form of A, then Bartels-Stewart (LAPACK ``trsyl``) in
+    continuous time or a column recursion on the triangular factor in discrete time.
+    Diagonal systems: the closed forms ``P_ij = (B B^H)_ij / (1 - l_i conj l_j)``
+    (discrete) and ``-(B B^H)_ij / (l_i + conj l_j)`` (continuous), O(n^2 (m + p)).
+    """
+    system = as_statespace(system)
+    kind = _check_kind(kind)
+    horizon = _check_horizon(horizon, system.is_discrete)
+    if isinstance(system, DiagonalStateSpace):
+        if horizon is None:
+            bad = unstable_eigenvalues(to_numpy(system.eigenvalues).ravel(), system.is_discrete)
+            if len(bad):
+                _raise_unstable(bad, system.is_discrete)
+        P = diagonal_gramian(system, kind, horizon)
+        xp = system._xp
+        return psd_factor(xp, P)[0] if factor else P
+    xp = system._xp
+    dense = system.to_numpy()
+    P, = dense_gramians(dense, kinds=(kind,), horizon=horizon)
+    if factor:
+        P = psd_factor(np, P)[0]
+    if not is_numpy(xp):
+        P = xp.asarray(P, device=device_of(system.B))
+    return P
+
+
+gram = gramian
