@@ -14,8 +14,8 @@ import scipy.linalg as sla
 
 from ._array import is_numpy, to_numpy, conj_t, device_of
 from ._errors import InvalidParameterError, UnstableSystemError
-from ._gramians import (SchurLyapunov, dense_gramians, diagonal_gramian, psd_factor, unstable_eigenvalues,
-                        _raise_unstable, _check_horizon)
+from ._gramians import (dense_factors, dense_gramians, diagonal_factors, diagonal_gramian, psd_factor,
+                        unstable_eigenvalues, _raise_unstable, _check_horizon)
 from ._order import select_order, error_bound, check_selection_args
 from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
 
@@ -75,26 +75,34 @@ class HankelFactors:
 # --------------------------------------------------------------------------------------
 def _diagonal_factors(system, horizon):
     xp = system._xp
+    if horizon is None:
+        Lc, Lo = diagonal_factors(system)
+        return _svd_of_factors(xp, Lc, Lo)
     Lc, rank_c = psd_factor(xp, diagonal_gramian(system, "c", horizon), "controllability Gramian")
     Lo, rank_o = psd_factor(xp, diagonal_gramian(system, "o", horizon), "observability Gramian")
-    return _svd_of_factors(xp, Lc, Lo, rank_c, rank_o)
+    return _svd_of_factors(xp, Lc, Lo, xp.minimum(rank_c, rank_o))
 
 
-def _dense_factors(system, horizon, schur=None):
-    P, Q = dense_gramians(system, ("c", "o"), horizon, schur)
+def _dense_factors(system, horizon):
+    if horizon is None:
+        Lc, Lo = dense_factors(system)
+        return _svd_of_factors(np, Lc, Lo)
+    P, Q = dense_gramians(system, ("c", "o"), horizon)
     Lc, rank_c = psd_factor(np, P, "controllability Gramian")
     Lo, rank_o = psd_factor(np, Q, "observability Gramian")
-    return _svd_of_factors(np, Lc, Lo, rank_c, rank_o)
+    return _svd_of_factors(np, Lc, Lo, np.minimum(rank_c, rank_o))
 
 
-def _svd_of_factors(xp, Lc, Lo, rank_c, rank_o):
-    """SVD of ``Lo^H Lc``; singular values beyond the numerical rank are exactly zero."""
+def _svd_of_factors(xp, Lc, Lo, rank=None):
+    """SVD of ``Lo^H Lc``; singular values below the numerical rank level
+    ``n * eps * s_1`` (or beyond the factors' rank) are exactly zero."""
     n = Lc.shape[-1]
     U, s, Vh = xp.linalg.svd(conj_t(xp, Lo) @ Lc, full_matrices=False)
-    index = xp.arange(n, device=device_of(s))
-    rank = xp.minimum(rank_c, rank_o)[..., None]
     level = max(n, 1) * _EPS * s[..., :1]
-    s = xp.where((index < rank) & (s > level), s, xp.zeros_like(s))
+    keep = s > level
+    if rank is not None:
+        keep = keep & (xp.arange(n, device=device_of(s)) < rank[..., None])
+    s = xp.where(keep, s, xp.zeros_like(s))
     return HankelFactors(Lc, Lo, U, s, Vh)
 
 
@@ -274,7 +282,7 @@ def _check_options(method, match, unstable, alpha, discrete):
 
 
 def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr", match="truncate",
-                        unstable="error", alpha=None, horizon=None):
+                        unstable="error", alpha=None, horizon=None, factors=None):
     """Balanced truncation (or singular perturbation approximation) of a stable LTI system.
 
     Parameters
@@ -305,6 +313,10 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
         (discrete, default 1, in [0, 1]).
     horizon : int or float, optional
         Finite-horizon Gramians (no a-priori error bound then: ``error_bound`` is None).
+    factors : HankelFactors, optional
+        What :func:`hankel_factors` returned for this system with this horizon, to reuse
+        the factorisation after inspecting the HSVs (stable part only; not with
+        ``unstable='keep'``).
 
     Returns
     -------
@@ -335,9 +347,12 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
             return tuple(balanced_truncation(flat[i], orders[i], tol=tol, energy=energy, method=method,
                                              match=match, unstable=unstable, alpha=alpha, horizon=horizon)
                          for i in range(count))
-        if horizon is None:
-            _check_stable(flat, alpha)
-        factors = _diagonal_factors(flat, horizon)
+        if factors is None:
+            if horizon is None:
+                _check_stable(flat, alpha)
+            factors = _diagonal_factors(flat, horizon)
+        else:
+            factors = _flatten_factors(system._xp, factors, len(batch))
         return tuple(_finish(flat[i], _element(factors, i), orders[i], tol, energy, method, match, horizon)
                      for i in range(count))
     if horizon is None:
@@ -348,11 +363,16 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
                 _raise_unstable(outside, system.is_discrete, alpha=alpha)
             return _reduce_with_unstable_part(system, alpha, orders[0], tol, energy, method, match)
     if isinstance(system, DiagonalStateSpace):
-        factors = _diagonal_factors(system, horizon)
+        if factors is None:
+            factors = _diagonal_factors(system, horizon)
         return _finish(system, factors, orders[0], tol, energy, method, match, horizon)
     xp, dev = system._xp, device_of(system.B)
     dense = system.to_numpy()
-    factors = _dense_factors(dense, horizon)
+    if factors is None:
+        factors = _dense_factors(dense, horizon)
+    else:
+        factors = HankelFactors(*(to_numpy(a) for a in (factors.Lc, factors.Lo, factors.U, factors.hsv,
+                                                        factors.Vh)))
     result = _finish(dense, factors, orders[0], tol, energy, method, match, horizon)
     return result if is_numpy(xp) else _to_namespace(result, xp, dev)
 
@@ -362,6 +382,11 @@ balred = balanced_truncation
 
 def _flatten(xp, a, nbatch):
     return xp.reshape(a, (-1,) + tuple(a.shape[nbatch:]))
+
+
+def _flatten_factors(xp, factors, nbatch):
+    return HankelFactors(*(_flatten(xp, a, nbatch) for a in
+                           (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
 
 
 def _element(factors, i):

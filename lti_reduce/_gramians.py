@@ -18,6 +18,7 @@ import scipy.linalg as sla
 
 from ._array import namespace, is_numpy, to_numpy, conj_t, device_of
 from ._errors import InvalidParameterError, UnstableSystemError, NonFiniteError
+from ._hammarling import triangular_factor, diagonal_factor
 from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
 
 __all__ = ["gramian", "gram"]
@@ -286,6 +287,51 @@ def _finite_horizon(P, A, horizon, discrete, transpose):
     return (Ph + Ph.conj().T) / 2
 
 
+def dense_factors(system, kinds=("c", "o")):
+    """Square-root factors ``L`` (``P = L L^H``) for each kind, by Hammarling's method (numpy).
+
+    One complex Schur form ``A = Z T Z^H`` serves both factors. For a real system the
+    complex factor is turned into a real one of the same size: ``[Re L, Im L]`` is an
+    exact real factor, compressed by a QR factorisation.
+    """
+    A = system.A
+    real = not np.iscomplexobj(A)
+    if real:
+        T, Z = sla.schur(A, output="real")
+        T, Z = sla.rsf2csf(T, Z)
+    else:
+        T, Z = sla.schur(A, output="complex")
+    bad = unstable_eigenvalues(np.diag(T), system.is_discrete)
+    if len(bad):
+        _raise_unstable(bad, system.is_discrete)
+    out = []
+    for kind in kinds:
+        if kind == "c":
+            L = Z @ triangular_factor(T, Z.conj().T @ system.B, system.is_discrete)
+        else:
+            # A^H Q + Q A + C^H C = 0: controllability form with J T^H J (upper triangular)
+            S = np.ascontiguousarray(T.conj().T[::-1, ::-1])
+            N = (Z.conj().T @ system.C.conj().T)[::-1]
+            L = Z @ triangular_factor(S, N, system.is_discrete)[::-1]
+        if real:
+            L = sla.qr(np.hstack([L.real, L.imag]).T, mode="r")[0][:L.shape[0]].T
+        if not np.all(np.isfinite(L)):
+            raise NonFiniteError("the Gramian factor is not finite: the system is too ill-conditioned "
+                                 "(eigenvalues too close to the stability boundary)")
+        out.append(L)
+    return out
+
+
+def diagonal_factors(system):
+    """Controllability and observability factors of a (batched) DiagonalStateSpace."""
+    xp = system._xp
+    lam = system.eigenvalues
+    discrete = system.is_discrete
+    Lc = diagonal_factor(xp, lam, system.B, discrete)
+    Lo = diagonal_factor(xp, xp.conj(lam), conj_t(xp, system.C), discrete)
+    return Lc, Lo
+
+
 def dense_gramians(system, kinds=("c", "o"), horizon=None, schur=None):
     """Dense Gramians for each kind in ``kinds`` (numpy), reusing one Schur form."""
     A, B, C = system.A, system.B, system.C
@@ -326,9 +372,11 @@ def gramian(system, kind="c", *, factor=False, horizon=None):
     kind : {'c', 'o'}
         'c' controllability Gramian P, 'o' observability Gramian Q.
     factor : bool, optional
-        If True return ``L`` with ``P = L L^H`` (shape (..., n, n); columns for
-        numerically-zero directions are exactly zero), computed without Cholesky so that
-        rank-deficient Gramians (m=1, n=1000) work.
+        If True return ``L`` with ``P = L L^H`` (shape (..., n, n)), computed directly by
+        Hammarling's method (never by a Cholesky factorisation of a formed Gramian, which
+        fails for rank-deficient Gramians such as m=1, n=1000, and loses the small
+        directions). With a finite horizon the factor comes from an eigendecomposition of
+        ``P_L`` whose numerically-zero directions give exactly zero columns.
     horizon : int or float, optional
         Finite horizon: number of samples L (discrete) or time T (continuous).
 
@@ -358,14 +406,19 @@ def gramian(system, kind="c", *, factor=False, horizon=None):
             bad = unstable_eigenvalues(to_numpy(system.eigenvalues).ravel(), system.is_discrete)
             if len(bad):
                 _raise_unstable(bad, system.is_discrete)
-        P = diagonal_gramian(system, kind, horizon)
         xp = system._xp
+        if factor and horizon is None:
+            return diagonal_factors(system)[0 if kind == "c" else 1]
+        P = diagonal_gramian(system, kind, horizon)
         return psd_factor(xp, P)[0] if factor else P
     xp = system._xp
     dense = system.to_numpy()
-    P, = dense_gramians(dense, kinds=(kind,), horizon=horizon)
-    if factor:
-        P = psd_factor(np, P)[0]
+    if factor and horizon is None:
+        P, = dense_factors(dense, kinds=(kind,))
+    else:
+        P, = dense_gramians(dense, kinds=(kind,), horizon=horizon)
+        if factor:
+            P = psd_factor(np, P)[0]
     if not is_numpy(xp):
         P = xp.asarray(P, device=device_of(system.B))
     return P

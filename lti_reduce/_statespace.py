@@ -67,13 +67,11 @@ def _response_points(system, omega):
     """Points s = j*omega (continuous) or z = exp(j*omega*dt) (discrete) in the system's namespace."""
     xp = system._xp
     dev = _device(system.B)
-    w = xp.asarray(omega, dtype=xp.float64, device=dev) if not hasattr(omega, "dtype") else xp.astype(omega, xp.float64)
-    w = xp.reshape(w, (-1,))
-    zero = xp.zeros_like(w)
+    w = xp.reshape(xp.asarray(to_numpy(omega) if is_numpy(xp) else omega, dtype=xp.float64, device=dev), (-1,))
     if system.is_discrete:
         period = 1.0 if system.dt is True else system.dt
         return xp.exp(1j * xp.astype(w * period, xp.complex128))
-    return xp.astype(zero, xp.complex128) + 1j * xp.astype(w, xp.complex128)
+    return 1j * xp.astype(w, xp.complex128)
 
 
 def _device(x):
