@@ -13,3 +13,7 @@ from ._balanced import (BalancedTruncationResult, HankelFactors, hankel_factors,
 
 __all__ += ["gramian", "gram", "select_order", "error_bound", "BalancedTruncationResult", "HankelFactors",
             "hankel_factors", "hankel_singular_values", "hsvd", "balanced_truncation", "balred"]
+from ._norms import HinfNorm, hinf_norm, h2_norm
+from ._balanced import hankel_norm
+
+__all__ += ["HinfNorm", "hinf_norm", "h2_norm", "hankel_norm"]

@@ -19,7 +19,7 @@ from ._gramians import (dense_factors, dense_gramians, diagonal_factors, diagona
 from ._order import select_order, error_bound, check_selection_args
 from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
 
-__all__ = ["BalancedTruncationResult", "HankelFactors", "hankel_factors", "hankel_singular_values", "hsvd",
+__all__ = ["BalancedTruncationResult", "HankelFactors", "hankel_factors", "hankel_singular_values", "hsvd", "hankel_norm",
            "balanced_truncation", "balred"]
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -157,6 +157,20 @@ def hankel_singular_values(system, *, horizon=None):
 
 
 hsvd = hankel_singular_values
+
+
+def hankel_norm(system):
+    """Hankel norm ``||G||_H = s_1``, the largest Hankel singular value (a float).
+
+    Parameters
+    ----------
+    system : StateSpace or unbatched DiagonalStateSpace
+        Stable, continuous or discrete.
+    """
+    hsv = to_numpy(hankel_singular_values(system))
+    if hsv.ndim != 1:
+        raise InvalidParameterError(f"hankel_norm needs a single system; got a batch of shape {hsv.shape[:-1]}")
+    return float(hsv[0]) if hsv.size else 0.0
 
 
 # --------------------------------------------------------------------------------------

@@ -12,13 +12,18 @@ diagonal)::
     continuous:  T X + X T^H + M M^H = 0
     discrete:    T X T^H - X + M M^H = 0
 
-Eliminating the last index (``tau = T[k,k]``, ``mu^H`` the last row of M, ``nu = ||mu||``)::
+Eliminating the last index (``tau = T[k,k]``, ``t = T[:k,k]``, ``mu^H`` the last row of M,
+``nu = ||mu||``, ``y = M1 mu / nu``, ``g = -2 Re tau`` (continuous) or ``1 - |tau|^2``
+(discrete), ``S = T1 + conj(tau) I`` (continuous) or ``I - conj(tau) T1`` (discrete))::
 
-    continuous:  upsilon = nu / sqrt(-2 Re tau),   (T1 + conj(tau) I) u = -(M1 mu + t upsilon^2) / upsilon,
-                 M <- M1 - u mu^H / upsilon
-    discrete:    upsilon = nu / sqrt(1 - |tau|^2), (I - conj(tau) T1) u = (M1 mu + conj(tau) t upsilon^2) / upsilon,
-                 w = T1 u + t upsilon,  M <- M1 H with its first column replaced by
-                 sqrt(1 - |tau|^2) w - tau M1 mu / nu   (H unitary, H e1 = mu / nu up to a phase)
+    upsilon = nu / sqrt(g)                                  (diagonal entry of U)
+    continuous:  u = -S^{-1} (sqrt(g) y + upsilon t)         (column above it)
+    discrete:    u =  S^{-1} (sqrt(g) y + conj(tau) upsilon t)
+    M <- M1 H with its first column replaced by S^{-1} ((T1 - tau I) y + nu t)
+
+where H is unitary with ``H e1 = mu / nu`` up to a phase. This update is the textbook
+``M1 - u mu^H / upsilon`` rearranged so that no difference of nearly equal terms is formed:
+for eigenvalues close to tau the textbook form cancels and loses the small HSVs.
 
 The observability factor uses the same code on ``J T^H J`` (J reverses the order), which is
 again upper triangular.
@@ -66,11 +71,23 @@ def _trmv(TF, k, x):
            ctypes.byref(ctypes.c_int(TF.shape[0])), x.ctypes.data, ctypes.byref(ctypes.c_int(1)))
 
 
+def _unit(v, norm):
+    """``v / norm`` part by part: a complex division by a subnormal norm overflows."""
+    return v.real / norm + 1j * (v.imag / norm)
+
+
+def _scaled_norm(v):
+    """2-norm without squaring tiny entries into underflow (the RHS decays like a Blaschke
+    product, 1e-160 and below after a few hundred steps)."""
+    top = np.max(np.abs(v))
+    return top * np.sqrt(np.sum((np.abs(v) / top) ** 2)) if top > 0 else 0.0
+
+
 def _reflect_first_column(M1, mu, nu, first):
     """``M1 H`` with column 0 replaced by ``first``; H is a Householder reflector with H e1 ~ mu/nu."""
     if M1.shape[1] == 1:
         return first[:, None]
-    v = mu / nu
+    v = _unit(mu, nu)
     phase = v[0] / abs(v[0]) if v[0] != 0 else 1.0
     x = v.copy()
     x[0] -= -phase          # reflector that maps v to -phase * e1 (no cancellation in x[0])
@@ -97,14 +114,30 @@ def triangular_factor(T, M, discrete):
     n = T.shape[0]
     TF = np.array(T, dtype=np.complex128, order="F")  # own copy: its diagonal is shifted in place
     diagonal = np.diag(TF).copy()
+    diagonal_view = TF.ravel(order="K")[::n + 1]     # writable view of TF's diagonal
     M = np.array(M, dtype=np.complex128)
     U = np.zeros((n, n), dtype=np.complex128, order="F")
-    diagonal_view = TF.ravel(order="K")[::n + 1]     # writable view of TF's diagonal
+
+    def solve_shifted(k, rhs, tau):
+        """S^{-1} rhs with S = T1 + conj(tau) I (continuous) or I - conj(tau) T1 (discrete)."""
+        x = np.array(rhs, dtype=np.complex128)
+        if discrete:
+            if tau == 0:
+                return x
+            c = tau.conjugate()
+            diagonal_view[:k] = diagonal[:k] - 1.0 / c      # (I - c T1) = -c (T1 - I/c)
+            x *= -1.0 / c
+        else:
+            diagonal_view[:k] = diagonal[:k] + tau.conjugate()
+        _trsv(TF, k, x)
+        diagonal_view[:k] = diagonal[:k]
+        return x
+
     for k in range(n - 1, -1, -1):
         tau = diagonal[k]
         mu = M[k].conj()
         M1 = M[:k]
-        nu = np.linalg.norm(mu)
+        nu = _scaled_norm(mu)
         if nu == 0.0:        # nothing enters through this coordinate: u = 0, M unchanged
             M = M1
             continue
@@ -115,30 +148,21 @@ def triangular_factor(T, M, discrete):
             break
         t = TF[:k, k]
         # small mat-vecs as elementwise sums: a threaded BLAS gemv stalls on them under load
-        M1mu = (M1 * mu).sum(axis=1)
+        y = (M1 * _unit(mu, nu)).sum(axis=1)          # M1 mu / nu
         if discrete:
-            rhs = (M1mu + tau.conjugate() * t * upsilon ** 2) / upsilon
-            if tau == 0:
-                u = rhs
-            else:
-                # (I - c T1) u = rhs  <=>  (T1 - I/c) u = -rhs/c, with c = conj(tau)
-                c = tau.conjugate()
-                diagonal_view[:k] = diagonal[:k] - 1.0 / c
-                u = np.ascontiguousarray(-rhs / c)
-                _trsv(TF, k, u)
-                diagonal_view[:k] = diagonal[:k]
-            w = u.copy()
-            _trmv(TF, k, w)
-            w += t * upsilon
-            first = np.sqrt(gain) * w - tau * M1mu / nu
-            M = _reflect_first_column(M1, mu, nu, first)
+            u = solve_shifted(k, np.sqrt(gain) * y + tau.conjugate() * upsilon * t, tau)
         else:
-            diagonal_view[:k] = diagonal[:k] + tau.conjugate()
-            u = np.ascontiguousarray(-(M1mu + t * upsilon ** 2) / upsilon)
-            _trsv(TF, k, u)
-            diagonal_view[:k] = diagonal[:k]
-            M = M1 - np.outer(u, mu.conj()) / upsilon
+            u = -solve_shifted(k, np.sqrt(gain) * y + upsilon * t, tau)
         U[:k, k] = u
+        # the new right-hand-side column S^{-1} [(T1 - tau I) y + nu t], with (T1 - tau I)
+        # applied through a shifted diagonal: written as M1 - (correction) it would cancel
+        # catastrophically for eigenvalues close to tau and lose the small HSVs
+        diagonal_view[:k] = diagonal[:k] - tau
+        shifted = np.ascontiguousarray(y)
+        _trmv(TF, k, shifted)
+        diagonal_view[:k] = diagonal[:k]
+        first = solve_shifted(k, shifted + nu * t, tau)
+        M = _reflect_first_column(M1, mu, nu, first)
     return U
 
 
@@ -161,24 +185,27 @@ def diagonal_factor(xp, lam, M, discrete):
         tau = lam[..., k]
         mu = xp.conj(M[..., k, :])                    # (..., m)
         M1 = M[..., :k, :]                            # (..., k, m)
-        nu = xp.sqrt(xp.sum(xp.real(mu * xp.conj(mu)), axis=-1))   # (...,)
+        magnitude = xp.abs(mu)
+        top = xp.max(magnitude, axis=-1)
+        safe_top = xp.where(top > 0, top, xp.ones_like(top))
+        nu = top * xp.sqrt(xp.sum((magnitude / safe_top[..., None]) ** 2, axis=-1))  # no underflow
         active = nu > 0
         safe_nu = xp.where(active, nu, xp.ones_like(nu))
         gain = 1.0 - xp.real(tau * xp.conj(tau)) if discrete else -2.0 * xp.real(tau)
         upsilon = xp.where(active, nu / xp.sqrt(gain), xp.zeros_like(nu))
         safe_ups = xp.where(active, upsilon, xp.ones_like(upsilon))
-        M1mu = xp.sum(M1 * mu[..., None, :], axis=-1)            # (..., k)
+        v = _diagonal_unit(xp, mu, safe_nu[..., None])
+        y = xp.sum(M1 * v[..., None, :], axis=-1)     # M1 mu / nu, (..., k)
         head = lam[..., :k]
-        ups_c = xp.astype(safe_ups, dtype)[..., None]
+        root_gain = xp.astype(xp.sqrt(gain), dtype)[..., None]
         if discrete:
-            u = (M1mu / ups_c) / (1.0 - xp.conj(tau)[..., None] * head)
-            w = head * u
-            first = xp.astype(xp.sqrt(gain), dtype)[..., None] * w \
-                - tau[..., None] * M1mu / xp.astype(safe_nu, dtype)[..., None]
-            M_next = _diagonal_reflect(xp, M1, mu, safe_nu, first, m)
+            S = 1.0 - xp.conj(tau)[..., None] * head
+            u = root_gain * y / S
         else:
-            u = -(M1mu / ups_c) / (head + xp.conj(tau)[..., None])
-            M_next = M1 - u[..., :, None] * xp.conj(mu)[..., None, :] / ups_c[..., None]
+            S = head + xp.conj(tau)[..., None]
+            u = -root_gain * y / S
+        first = (head - tau[..., None]) * y / S      # S^{-1} (T1 - tau I) y, no cancellation
+        M_next = _diagonal_reflect(xp, M1, mu, safe_nu, first, m)
         keep = active[..., None]
         u = xp.where(keep, u, xp.zeros_like(u))
         M = xp.where(keep[..., None], M_next, M1)
@@ -189,11 +216,18 @@ def diagonal_factor(xp, lam, M, discrete):
     return U
 
 
+def _diagonal_unit(xp, v, norm):
+    """``v / norm`` part by part (see :func:`_unit`)."""
+    if xp.isdtype(v.dtype, "complex floating"):
+        return xp.real(v) / norm + 1j * (xp.imag(v) / norm)
+    return v / norm
+
+
 def _diagonal_reflect(xp, M1, mu, nu, first, m):
     if m == 1:
         return first[..., None]
     dtype = M1.dtype
-    v = mu / xp.astype(nu, dtype)[..., None]
+    v = _diagonal_unit(xp, mu, nu[..., None])
     v0 = v[..., 0]
     mag = xp.abs(v0)
     phase = xp.where(mag > 0, v0 / xp.astype(xp.where(mag > 0, mag, xp.ones_like(mag)), dtype),
