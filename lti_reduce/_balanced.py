@@ -95,10 +95,16 @@ def _dense_factors(system, horizon):
 
 def _svd_of_factors(xp, Lc, Lo, rank=None):
     """SVD of ``Lo^H Lc``; singular values below the numerical rank level
-    ``n * eps * s_1`` (or beyond the factors' rank) are exactly zero."""
+    ``n * eps * max(s_1, max_i ||Lo_i|| max_i ||Lc_i||)`` (or beyond the factors' rank) are
+    exactly zero."""
     n = Lc.shape[-1]
     U, s, Vh = xp.linalg.svd(conj_t(xp, Lo) @ Lc, full_matrices=False)
-    level = max(n, 1) * _EPS * s[..., :1]
+    # the level is set by the factors' size, not by s_1 alone: when the transfer function
+    # is (numerically) zero, s_1 itself is rounding noise. max row norms bound ||L||_2
+    # from below within sqrt(n)
+    row_c = xp.max(xp.sqrt(xp.sum(xp.abs(Lc) ** 2, axis=-1)), axis=-1)
+    row_o = xp.max(xp.sqrt(xp.sum(xp.abs(Lo) ** 2, axis=-1)), axis=-1)
+    level = max(n, 1) * _EPS * xp.maximum(s[..., 0], row_c * row_o)[..., None]
     keep = s > level
     if rank is not None:
         keep = keep & (xp.arange(n, device=device_of(s)) < rank[..., None])

@@ -338,12 +338,22 @@ def dense_gramians(system, kinds=("c", "o"), horizon=None, schur=None):
     discrete = system.is_discrete
     if schur is None:
         schur = SchurLyapunov(A, discrete)
-    bad = unstable_eigenvalues(schur.eigenvalues, discrete)
+    lam = schur.eigenvalues
+    bad = unstable_eigenvalues(lam, discrete)
+    if len(bad) and horizon is None:
+        _raise_unstable(bad, discrete)
     if len(bad):
-        if horizon is None:
-            _raise_unstable(bad, discrete)
-        if not discrete or np.any(np.abs(np.multiply.outer(bad, bad.conj()) - 1) < 1e-12):
-            _raise_unstable(bad, discrete, "the system (finite-horizon Gramians via P - A^L P A^LH)")
+        # finite horizon, unstable A: the difference formula needs the Lyapunov/Stein
+        # equation to be uniquely solvable (no l_i conj(l_j) = 1, resp. l_i + conj(l_j) = 0)
+        pair = np.multiply.outer(lam, lam.conj()) - 1 if discrete else np.add.outer(lam, lam.conj())
+        scale = max(1.0, float(np.max(np.abs(lam))) ** (2 if discrete else 1))
+        if np.any(np.abs(pair) < 1e-8 * scale):
+            raise UnstableSystemError(
+                "finite-horizon Gramians of this unstable system need the Lyapunov equation to be "
+                "uniquely solvable, but two eigenvalues are (nearly) "
+                + ("reciprocal conjugates (l_i conj(l_j) = 1)" if discrete else
+                   "mirror images across the imaginary axis (l_i + conj(l_j) = 0)")
+                + "; use a diagonal realisation (closed form) instead")
     out = []
     for kind in kinds:
         rhs = B @ B.conj().T if kind == "c" else C.conj().T @ C
@@ -367,7 +377,8 @@ def gramian(system, kind="c", *, factor=False, horizon=None):
     ----------
     system : StateSpace or DiagonalStateSpace
         Stable (``Re(eig A) < 0`` continuous, ``|eig A| < 1`` discrete) unless a finite
-        horizon is given. A DiagonalStateSpace may carry batch dimensions and torch
+        horizon is given; with a horizon, unstable systems work too (dense ones need no
+        two eigenvalues with ``l_i + conj(l_j) = 0``, resp. ``l_i conj(l_j) = 1``). A DiagonalStateSpace may carry batch dimensions and torch
         tensors; the result stays in its namespace and on its device.
     kind : {'c', 'o'}
         'c' controllability Gramian P, 'o' observability Gramian Q.

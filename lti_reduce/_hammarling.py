@@ -174,73 +174,70 @@ def diagonal_factor(xp, lam, M, discrete):
 
     ``lam`` has shape (..., n), ``M`` (..., n, m). Each step is a handful of vectorised
     operations over the batch, so a stack of layers is factored in one pass.
+
+    Notes
+    -----
+    With T diagonal, ``t = 0`` and ``S`` is elementwise, so a step is O(k m). Two facts keep
+    the loop short: (1) any unit vector v may stand for ``mu / nu`` (the split
+    ``Gram(T1, M1) = g S^{-1} M1 v v^H M1^H S^{-H} + Gram(T1, M1 with its v-component
+    replaced by S^{-1}(T1 - tau) M1 v)`` holds for every unit v, and only the terms
+    ``X12 = u upsilon``, ``X22 = upsilon^2`` depend on mu), so a negligible mu (below
+    1e-150 after scaling M to unit size) takes v = e1 and upsilon = 0 instead of an
+    inaccurate direction, and for m = 1 the phase v = 1 is used with the diagonal entry
+    turned by the same phase; (2) for m = 1 the update is the elementwise product with the
+    Blaschke factor ``(lam - tau) / S``, formed without cancellation; for m > 1 it is the
+    rank-one update ``M1 + (first - y) v^H``, accurate to ``eps ||M1_i||`` per row.
     """
+    from ._array import is_numpy
+    if is_numpy(xp):
+        xp = np                                        # plain numpy: far less per-call overhead
     n, m = M.shape[-2], M.shape[-1]
     batch = tuple(lam.shape[:-1])
     dtype = M.dtype
     dev = _device(M)
+    # scale M to unit size so that the negligible-mu threshold below is relative
+    scale = xp.max(xp.reshape(xp.abs(M), batch + (-1,)), axis=-1)
+    scale = xp.where(scale > 0, scale, xp.ones_like(scale))
+    M = M / xp.astype(scale, dtype)[..., None, None]
+    gain = 1.0 - xp.real(lam * xp.conj(lam)) if discrete else -2.0 * xp.real(lam)
+    root = xp.astype(xp.sqrt(gain), dtype)
+    lam_c = xp.conj(lam)
     U = xp.zeros(batch + (n, n), dtype=dtype, device=dev)
-    columns = []
+    if m > 1:
+        e1 = xp.zeros((m,), dtype=dtype, device=dev)
+        e1[0] = 1.0
     for k in range(n - 1, -1, -1):
-        tau = lam[..., k]
-        mu = xp.conj(M[..., k, :])                    # (..., m)
-        M1 = M[..., :k, :]                            # (..., k, m)
-        magnitude = xp.abs(mu)
-        top = xp.max(magnitude, axis=-1)
-        safe_top = xp.where(top > 0, top, xp.ones_like(top))
-        nu = top * xp.sqrt(xp.sum((magnitude / safe_top[..., None]) ** 2, axis=-1))  # no underflow
-        active = nu > 0
-        safe_nu = xp.where(active, nu, xp.ones_like(nu))
-        gain = 1.0 - xp.real(tau * xp.conj(tau)) if discrete else -2.0 * xp.real(tau)
-        upsilon = xp.where(active, nu / xp.sqrt(gain), xp.zeros_like(nu))
-        safe_ups = xp.where(active, upsilon, xp.ones_like(upsilon))
-        v = _diagonal_unit(xp, mu, safe_nu[..., None])
-        y = xp.sum(M1 * v[..., None, :], axis=-1)     # M1 mu / nu, (..., k)
-        head = lam[..., :k]
-        root_gain = xp.astype(xp.sqrt(gain), dtype)[..., None]
-        if discrete:
-            S = 1.0 - xp.conj(tau)[..., None] * head
-            u = root_gain * y / S
+        tau = lam[..., k:k + 1]                                  # (..., 1)
+        if m == 1:
+            # v = 1 stands for the phase mu/nu; the column (u, upsilon) turns by the same phase
+            U[..., k, k] = M[..., k, 0] / root[..., k]
         else:
-            S = head + xp.conj(tau)[..., None]
-            u = -root_gain * y / S
-        first = (head - tau[..., None]) * y / S      # S^{-1} (T1 - tau I) y, no cancellation
-        M_next = _diagonal_reflect(xp, M1, mu, safe_nu, first, m)
-        keep = active[..., None]
-        u = xp.where(keep, u, xp.zeros_like(u))
-        M = xp.where(keep[..., None], M_next, M1)
-        columns.append((k, u, xp.astype(upsilon, dtype)))
-    for k, u, upsilon in columns:
-        U[..., :k, k] = u
-        U[..., k, k] = upsilon
-    return U
-
-
-def _diagonal_unit(xp, v, norm):
-    """``v / norm`` part by part (see :func:`_unit`)."""
-    if xp.isdtype(v.dtype, "complex floating"):
-        return xp.real(v) / norm + 1j * (xp.imag(v) / norm)
-    return v / norm
-
-
-def _diagonal_reflect(xp, M1, mu, nu, first, m):
-    if m == 1:
-        return first[..., None]
-    dtype = M1.dtype
-    v = _diagonal_unit(xp, mu, nu[..., None])
-    v0 = v[..., 0]
-    mag = xp.abs(v0)
-    phase = xp.where(mag > 0, v0 / xp.astype(xp.where(mag > 0, mag, xp.ones_like(mag)), dtype),
-                     xp.ones_like(v0))
-    shift = xp.zeros_like(v)
-    shift[..., 0] = phase
-    x = v + shift
-    norm = xp.sqrt(xp.sum(xp.real(x * xp.conj(x)), axis=-1))
-    x = x / xp.astype(norm, dtype)[..., None]
-    Mx = xp.sum(M1 * x[..., None, :], axis=-1)          # (..., k)
-    out = M1 - 2.0 * Mx[..., :, None] * xp.conj(x)[..., None, :]
-    out[..., 0] = first
-    return out
+            mu = xp.conj(M[..., k, :])                          # (..., m)
+            nu = xp.sqrt(xp.sum(xp.real(mu * xp.conj(mu)), axis=-1))  # (...,)
+            significant = nu > 1e-150
+            U[..., k, k] = xp.astype(xp.where(significant, nu, xp.zeros_like(nu)), dtype) / root[..., k]
+        if k == 0:
+            break
+        M1 = M[..., :k, :]
+        head = lam[..., :k]
+        if m == 1:
+            y = M1[..., 0]
+        else:
+            inverse = xp.where(significant, 1.0 / xp.where(significant, nu, xp.ones_like(nu)),
+                               xp.zeros_like(nu))
+            v = mu * xp.astype(inverse, dtype)[..., None] \
+                + xp.astype(~significant, dtype)[..., None] * e1
+            y = xp.sum(M1 * v[..., None, :], axis=-1)           # (..., k)
+        S = 1.0 - lam_c[..., k:k + 1] * head if discrete else head + lam_c[..., k:k + 1]
+        y_over_S = y / S
+        u = root[..., k:k + 1] * y_over_S
+        U[..., :k, k] = u if discrete else -u
+        first = (head - tau) * y_over_S                         # S^{-1} (T1 - tau I) y
+        if m == 1:
+            M = first[..., None]
+        else:
+            M = M1 + (first - y)[..., None] * xp.conj(v)[..., None, :]
+    return U * xp.astype(scale, dtype)[..., None, None]
 
 
 def _device(x):

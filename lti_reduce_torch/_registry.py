@@ -38,6 +38,17 @@ class SSMAdapter(abc.ABC):
         :class:`lti_reduce.StateSpace` (float64/complex128 torch tensors).
         """
 
+    def reduction_system(self, module):
+        """The system that :func:`~lti_reduce_torch.reduce_` reduces (default: :meth:`to_lti`).
+
+        An adapter may reduce a different realisation whose truncation its layer can
+        hold, provided the layer's output error equals that system's (for example
+        ``G(z)`` instead of ``z G(z)`` for a layer that reads the state after the update:
+        on the unit circle ``|z| = 1``, so every H-infinity bound carries over).
+        :meth:`rebuild` receives the reduced version of *this* system.
+        """
+        return self.to_lti(module)
+
     @abc.abstractmethod
     def rebuild(self, module, reduced):
         """New parameter values for the module at the reduced size.
@@ -48,7 +59,7 @@ class SSMAdapter(abc.ABC):
         reduced : lti_reduce.StateSpace or tuple of lti_reduce.StateSpace
             The reduced discrete-time system (torch tensors, complex128/float64, on the
             module's device): ``result.system`` of the core's balanced truncation of
-            ``to_lti(module)``; a tuple (one per batch element, row-major) when
+            ``reduction_system(module)``; a tuple (one per batch element, row-major) when
             ``to_lti`` returned a batched DiagonalStateSpace (e.g. S4D's h channels),
             all of the same order.
 

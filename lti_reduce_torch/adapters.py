@@ -1,0 +1,553 @@
+"""Adapters of the built-in layers (:mod:`lti_reduce_torch.layers`), registered at import.
+
+Conventions
+-----------
+Every layer runs ``x_k = A x_{k-1} + B u_k`` from ``x_{-1} = 0`` and reads out either the
+state after the update (``readout='post'``: ``y_k = C x_k + D u_k``, the published LRU, S5
+and S4D) or before it (``readout='pre'``: ``y_k = C x_{k-1} + D u_k``). :meth:`to_lti`
+returns the system in the core's standard form ``s[k+1] = A s[k] + B u[k]``,
+``y[k] = C s[k] + D u[k]`` whose simulation from zero state equals the layer's output:
+
+* ``readout='pre'``:  ``(A, B, C, D)`` itself (``s_k = x_{k-1}``);
+* ``readout='post'``: ``(A, B, C A, C B + D)`` (same state, output advanced by one step).
+
+LRU, S5 and S4D default to the published ``readout='post'``; DenseLTI to the standard form
+``'pre'``. What is *reduced* (:meth:`reduction_system`) is, for LRU and S5 with either
+readout, ``H = (diag(lambda), B, C, D)``, the system whose Gramians the published method
+uses: a ``'post'`` layer computes ``z (H(z) - D) + D``, and ``|z| = 1`` on the unit circle,
+so the layer's output error after rebuilding from ``H_r`` equals ``H - H_r`` pointwise in
+modulus and every bound on ``||H - H_r||_inf`` holds for the layer. (Reducing the
+``'post'`` standard form ``(A, B, C A, C B + D)`` instead would need the reduced ``G_r(0)``
+to be diagonal, which balanced truncation does not keep for a MIMO system.)
+
+The diagonal layers (LRU, S5, S4D) output ``Re(C x) + D u``; :meth:`to_lti` returns the
+*complex* system whose real part is the output, as the published method does. The error
+bound of balanced truncation still holds for the layer: its output error is the real part
+of the complex system's, and ``|Re e| <= |e|``.
+
+Rebuilding (exact or refused)
+-----------------------------
+:meth:`rebuild` maps a reduced ``StateSpace`` back to parameters exactly (in complex128 /
+float64, cast once to the parameters' dtype) or raises
+:class:`~lti_reduce_torch.ReductionRefusedError`, never approximates. Diagonal layers
+re-diagonalise ``A_r = V diag(lambda) V^{-1}`` (``torch.linalg.eig``; ``B_m = V^{-1} B_r``
+by a solve, ``C_m = C_r V``). Refusals:
+
+* an eigenvalue with ``|lambda| >= 1`` (every layer);
+* an eigenvector matrix with 2-norm condition number above ``cond_max`` (default 1e8;
+  A_r is close to non-diagonalisable and the modal form would amplify rounding);
+* an eigenvalue the parameterisation cannot hold: LRU ``lambda = 0`` or exactly real
+  positive (``theta_log = log(angle)`` needs an angle in (0, 2 pi)); S5/S4D ``lambda = 0``
+  (no inverse of the discretisation); DenseLTI: a complex reduced system (the layer is
+  real) and, with ``'post'``, a singular or ill-conditioned ``A_r`` (``C = C_r A_r^{-1}``);
+* a feedthrough the layer cannot hold: the layer's own ``D`` term is
+  ``D_r`` (``'pre'``) or ``D_r - C_m diag(lambda)^{-1} B_m`` (``'post'``, i.e. ``G_r(0)``);
+  LRU/S5 hold a real *diagonal* D only (S4D: one real scalar per channel; DenseLTI: any
+  real matrix). Only the real part matters (the output is ``Re(.)`` of the response to a
+  real input): an imaginary part is dropped, which leaves the layer's output unchanged.
+  (LRU/S5 always rebuild from the reduced ``H``, so this is the reduced ``D``.)
+* as a last line, the transfer function of the rebuilt parameters (real part, evaluated
+  in float64 before the cast) is compared with the reduced system's at a few points;
+  a relative mismatch above ``check_rtol`` (default 1e-6) is refused.
+
+The refusal happens before anything is returned, so the module is never modified.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from lti_reduce import StateSpace, DiagonalStateSpace
+from ._registry import SSMAdapter, ReductionRefusedError, register_adapter
+from .layers.lru import LRU
+from .layers.s5 import S5, discretize
+from .layers.s4d import S4D
+from .layers.dense import DenseLTI
+
+__all__ = ["LRUAdapter", "S5Adapter", "S4DAdapter", "DenseLTIAdapter"]
+
+_C = torch.complex128
+_R = torch.float64
+_TWO_PI = 2 * math.pi
+
+
+# --------------------------------------------------------------------------- helpers
+def _double_params(module):
+    return {k: v.detach().to(_R) for k, v in module.named_parameters(recurse=False)}
+
+
+def _cast_out(module, values, layer):
+    """Cast float64 values to each parameter's dtype/device; refuse non-finite results."""
+    params = dict(module.named_parameters(recurse=False))
+    out = {}
+    for name, v in values.items():
+        p = params[name]
+        w = v.detach().to(device=p.device, dtype=p.dtype)
+        if not bool(torch.isfinite(w).all()):
+            raise ReductionRefusedError(
+                f"{layer}: the rebuilt parameter {name!r} is not finite in {p.dtype} "
+                f"(largest magnitude in float64: {float(v.abs().max()):.3g})")
+        out[name] = w.contiguous()
+    return out
+
+
+def _fmt(z):
+    z = complex(z)
+    return f"{z.real:.6g}{z.imag:+.6g}j"
+
+
+def _stack_reduced(reduced, batch, layer, device):
+    """(A, B, C, D) complex128 on ``device``, stacked over a batch of StateSpace systems (or one)."""
+    systems = tuple(reduced) if isinstance(reduced, (tuple, list)) else (reduced,)
+    if batch is not None and len(systems) != batch:
+        raise ValueError(f"{layer}: expected {batch} reduced systems (one per channel), got {len(systems)}")
+    for s in systems:
+        if not isinstance(s, StateSpace):
+            raise TypeError(f"{layer}: rebuild expects lti_reduce.StateSpace systems, got {type(s).__name__}")
+    orders = {s.n for s in systems}
+    if len(orders) != 1:
+        raise ValueError(f"{layer}: all reduced systems must have the same order, got orders {sorted(orders)}")
+    return [torch.stack([torch.as_tensor(getattr(s, k)).to(device=device, dtype=_C) for s in systems])
+            for k in "ABCD"]
+
+
+def _modal(A, B, C, cond_max, layer, where):
+    """Eigen-decomposition with the stability and conditioning guards (batched over dim 0)."""
+    r = A.shape[-1]
+    if r == 0:
+        empty = A.new_zeros(A.shape[:-1])
+        return empty, B, C
+    lam, V = torch.linalg.eig(A)
+    if not bool(torch.isfinite(lam).all()):
+        raise ReductionRefusedError(f"{layer}: the reduced A has non-finite eigenvalues")
+    mod = lam.abs()
+    bad = mod >= 1
+    if bool(bad.any()):
+        idx = tuple(int(i) for i in torch.nonzero(bad)[0])
+        raise ReductionRefusedError(
+            f"{layer}: the reduced system is not stable: {int(bad.sum())} eigenvalue(s) with modulus >= 1 "
+            f"(largest |lambda| = {float(mod.max()):.17g}, e.g. lambda = {_fmt(lam[idx])}{where(idx)}); "
+            f"the layer keeps |lambda| < 1 by construction")
+    cond = torch.linalg.cond(V).reshape(-1)
+    worst = int(torch.argmax(torch.nan_to_num(cond, nan=math.inf)))
+    cw = float(cond[worst])
+    if not cw <= cond_max:
+        raise ReductionRefusedError(
+            f"{layer}: the reduced A is (close to) not diagonalisable: eigenvector matrix condition number "
+            f"{cw:.3g} exceeds the threshold {cond_max:.3g}{where((worst, 0))}; the modal form would not "
+            f"reproduce the reduced system")
+    Bm = torch.linalg.solve(V, B)
+    Cm = C @ V
+    return lam, Bm, Cm
+
+
+def _layer_feedthrough(lam, Bm, Cm, D, readout):
+    """(C_l, D_l) with the layer's C and own feedthrough for the given readout."""
+    if readout == "pre":
+        return Cm, D
+    Cl = Cm / lam.unsqueeze(-2)
+    return Cl, D - Cl @ Bm
+
+
+def _check_zero_free(lam, layer, where, why):
+    zero = lam == 0
+    if bool(zero.any()):
+        idx = tuple(int(i) for i in torch.nonzero(zero)[0])
+        raise ReductionRefusedError(f"{layer}: the reduced system has an eigenvalue 0{where(idx)}; {why}")
+
+
+def _check_same(reduced_eval, rebuilt_eval, rtol, layer):
+    """Compare the transfer functions of the real-part outputs, ``(G(z) + conj G(conj z)) / 2``
+    (what a layer reading ``Re(.)`` of the response to a real input computes), from
+    evaluations at ``z`` and ``conj(z)``."""
+    (Gr, Grc), (Gl, Glc) = reduced_eval, rebuilt_eval
+    Rr = (Gr + Grc.conj()) / 2
+    Rl = (Gl + Glc.conj()) / 2
+    scale = float(Rr.abs().max()) + 1e-300
+    err = float((Rr - Rl).abs().max())
+    if not err <= rtol * scale:
+        raise ReductionRefusedError(
+            f"{layer}: the rebuilt parameters do not reproduce the reduced system (relative transfer "
+            f"function mismatch {err / scale:.3g} > {rtol:.3g}); refusing rather than changing the layer")
+
+
+def _check_points(device):
+    angles = torch.tensor([0.3, 1.1, 2.0, 2.9], dtype=_R, device=device)
+    return torch.cat([1.05 * torch.exp(1j * angles), 2.0 * torch.exp(-1j * angles),
+                      torch.tensor([-1.5 + 0j], dtype=_C, device=device)])
+
+
+def _evaluate_pair(system, z):
+    return system.evaluate(z), system.evaluate(z.conj())
+
+
+def _replace_parameter(module, name, value):
+    old = getattr(module, name)
+    new = nn.Parameter(value, requires_grad=old.requires_grad)
+    for k, v in old.__dict__.items():
+        setattr(new, k, v)
+    setattr(module, name, new)
+
+
+# --------------------------------------------------------------------------- base
+class _DiagonalAdapter(SSMAdapter):
+    """Common machinery of the complex diagonal layers."""
+
+    layer = "layer"
+    #: parameter name -> axis along which the state index runs (for select_states / resize_)
+    state_axes = {}
+
+    def __init__(self, cond_max=1e8, d_tol=1e-9, check_rtol=1e-6):
+        self.cond_max = float(cond_max)
+        self.d_tol = float(d_tol)
+        self.check_rtol = float(check_rtol)
+
+    def state_size(self, module):
+        return int(module.n)
+
+    def _where(self, idx):
+        return ""
+
+    def select_states(self, module, keep):
+        """Keep the layer's modes ``keep`` (entries of the per-mode parameters, rows of B,
+        columns of C, in the given order); D is unchanged. This is modal truncation of the
+        layer (with ``readout='post'`` the dropped modes' share of the feedthrough ``C B``
+        goes with them)."""
+        keep = torch.as_tensor(keep, dtype=torch.long, device=self._device(module)).reshape(-1)
+        n = module.n
+        if keep.numel() and (int(keep.min()) < 0 or int(keep.max()) >= n):
+            raise IndexError(f"{self.layer}: state indices must lie in [0, {n}), got {keep.tolist()}")
+        if torch.unique(keep).numel() != keep.numel():
+            raise ValueError(f"{self.layer}: state indices must be distinct, got {keep.tolist()}")
+        params = dict(module.named_parameters(recurse=False))
+        return {name: params[name].detach().index_select(axis, keep).clone()
+                for name, axis in self.state_axes.items()}
+
+    def resize_(self, module, n):
+        n = int(n)
+        if n < 0:
+            raise ValueError(f"state size must be >= 0, got {n}")
+        params = dict(module.named_parameters(recurse=False))
+        for name, axis in self.state_axes.items():
+            p = params[name]
+            shape = list(p.shape)
+            shape[axis] = n
+            _replace_parameter(module, name, torch.zeros(shape, dtype=p.dtype, device=p.device))
+        return module
+
+    @staticmethod
+    def _device(module):
+        return next(module.parameters()).device
+
+
+# --------------------------------------------------------------------------- LRU / S5
+class _MIMOAdapter(_DiagonalAdapter):
+    def to_lti(self, module):
+        with torch.no_grad():
+            log_lam, B, C = module.discrete(_double_params(module))
+            lam = torch.exp(log_lam.to(_C))
+            B, C = B.to(_C), C.to(_C)
+            D = torch.diag(module.D.detach().to(_R)).to(_C)
+            if module.readout == "post":
+                return DiagonalStateSpace(lam, B, C * lam, C @ B + D, dt=True)
+            return DiagonalStateSpace(lam, B, C, D, dt=True)
+
+    def reduction_system(self, module):
+        """``H = (diag(lambda), B, C, D)`` for either readout (see the module notes)."""
+        with torch.no_grad():
+            log_lam, B, C = module.discrete(_double_params(module))
+            D = torch.diag(module.D.detach().to(_R)).to(_C)
+            return DiagonalStateSpace(torch.exp(log_lam.to(_C)), B.to(_C), C.to(_C), D, dt=True)
+
+    def _modal_layer(self, module, reduced):
+        if isinstance(reduced, (tuple, list)):
+            if len(reduced) != 1:
+                raise ValueError(f"{self.layer}: expected one reduced system, got {len(reduced)}")
+            reduced = reduced[0]
+        A, B, C, D = (x[0] for x in _stack_reduced(reduced, None, self.layer, self._device(module)))
+        h = module.h
+        if B.shape[-1] != h or C.shape[0] != h:
+            raise ValueError(f"{self.layer}: the reduced system has {B.shape[-1]} inputs and {C.shape[0]} "
+                             f"outputs; the layer has h={h}")
+        lam, Bm, Cm = _modal(A, B, C, self.cond_max, self.layer, lambda idx: "")
+        # the reduced system is H_r (reduction_system): the layer's C, B are its modal ones
+        # whatever the readout
+        Cl, Dl = _layer_feedthrough(lam, Bm, Cm, D, "pre")
+        Dre = Dl.real
+        off = Dre - torch.diag(torch.diagonal(Dre))
+        scale = max(1.0, float(D.abs().max()) if D.numel() else 0.0,
+                    float((Cl.abs() @ Bm.abs()).max()) if Cl.numel() else 0.0)
+        worst = float(off.abs().max()) if off.numel() else 0.0
+        if worst > self.d_tol * scale:
+            extra = " (the reduced D is not the original diagonal D, e.g. after singular perturbation)"
+            raise ReductionRefusedError(
+                f"{self.layer}: the reduced feedthrough the layer must hold in D is not diagonal (largest "
+                f"off-diagonal |Re D| = {worst:.3g}, tolerance {self.d_tol * scale:.3g}): the layer's D is a "
+                f"real diagonal (h,) vector{extra}")
+        return reduced, lam, Bm, Cl, torch.diagonal(Dre).clone()
+
+    def rebuild(self, module, reduced):
+        reduced, lam, Bl, Cl, Dvec = self._modal_layer(module, reduced)
+        values = self._params_from_modal(module, lam, Bl, Cl, Dvec)
+        self._verify(module, reduced, values)
+        return _cast_out(module, values, self.layer)
+
+    def _verify(self, module, reduced, values):
+        P = _double_params(module)
+        P.update(values)
+        z = _check_points(values["D"].device)
+        with torch.no_grad():
+            log_lam, B, C = module.discrete(P)
+            lam = torch.exp(log_lam.to(_C))
+            D = torch.diag(P["D"]).to(_C)
+            sys = DiagonalStateSpace(lam, B.to(_C), C.to(_C), D, dt=True)
+            _check_same(_evaluate_pair(reduced, z), _evaluate_pair(sys, z), self.check_rtol, self.layer)
+
+
+class LRUAdapter(_MIMOAdapter):
+    """Adapter of :class:`~lti_reduce_torch.layers.LRU` (see the module docstring).
+
+    Rebuild: ``nu_log = log(-log|lambda|)``, ``theta_log = log(angle)`` with the angle taken in
+    ``(0, 2 pi)``, ``gamma_log = log sqrt(1 - |lambda|^2)`` (reset, as published),
+    ``B_re + 1j B_im = B_modal / gamma``, ``C = C_modal`` (``'pre'``) or ``C_modal / lambda``
+    (``'post'``), ``D`` = the real diagonal of the layer's feedthrough.
+    """
+
+    layer = "LRU"
+    state_axes = {"nu_log": 0, "theta_log": 0, "gamma_log": 0, "B_re": 0, "B_im": 0, "C_re": 1, "C_im": 1}
+
+    def _params_from_modal(self, module, lam, Bl, Cl, Dvec):
+        _check_zero_free(lam, self.layer, lambda idx: "", "nu_log = log(-log|lambda|) cannot hold it")
+        real_pos = (lam.imag == 0) & (lam.real > 0)
+        if bool(real_pos.any()):
+            i = int(torch.nonzero(real_pos)[0])
+            raise ReductionRefusedError(
+                f"{self.layer}: the reduced system has an exactly real positive eigenvalue "
+                f"(lambda = {float(lam[i].real):.17g}); the LRU parameterisation theta_log = log(angle) "
+                f"needs an angle in (0, 2 pi) and cannot hold angle 0")
+        angle = torch.angle(lam)
+        angle = torch.where(angle <= 0, angle + _TWO_PI, angle)
+        mod = lam.abs()
+        gamma = torch.sqrt(1 - mod ** 2)
+        return {
+            "nu_log": torch.log(-torch.log(mod)),
+            "theta_log": torch.log(angle),
+            "gamma_log": torch.log(gamma),
+            "B_re": Bl.real / gamma.unsqueeze(-1),
+            "B_im": Bl.imag / gamma.unsqueeze(-1),
+            "C_re": Cl.real.contiguous(),
+            "C_im": Cl.imag.contiguous(),
+            "D": Dvec,
+        }
+
+
+class S5Adapter(_MIMOAdapter):
+    """Adapter of :class:`~lti_reduce_torch.layers.S5` (see the module docstring).
+
+    Rebuild: all new modes get one step, the geometric mean of the old steps
+    ``exp(mean(log_step))`` (the reduced modes are mixtures of the old ones, so no old
+    step belongs to a new mode; the geometric mean keeps the time scale of the layer's
+    learning-rate and initialisation conventions). The discretisation is then inverted
+    exactly: ZOH ``Lambda = log(lambda) / step`` (principal log), bilinear
+    ``Lambda = (2/step) (lambda - 1)/(lambda + 1)``, and ``B = B_d / f(Lambda, step)`` with the
+    layer's own input factor ``f`` (so the layer recomputes ``B_d`` exactly).
+    """
+
+    layer = "S5"
+    state_axes = {"log_neg_Lambda_re": 0, "Lambda_im": 0, "log_step": 0, "B_re": 0, "B_im": 0,
+                  "C_re": 1, "C_im": 1}
+
+    def _params_from_modal(self, module, lam, Bl, Cl, Dvec):
+        _check_zero_free(lam, self.layer, lambda idx: "",
+                         "the layer needs log(lambda) (ZOH inverse; powers are exp(j log lambda))")
+        r = lam.shape[0]
+        log_step = module.log_step.detach().to(_R)
+        log_step_new = log_step.mean() if log_step.numel() else torch.zeros((), dtype=_R, device=lam.device)
+        step = torch.exp(log_step_new)
+        if module.discretization == "zoh":
+            Lambda = torch.log(lam) / step
+        else:
+            Lambda = (2 / step) * (lam - 1) / (lam + 1)
+        _, f = discretize(Lambda, step, module.discretization)
+        B = Bl / f.unsqueeze(-1)
+        return {
+            "log_neg_Lambda_re": torch.log(-Lambda.real),
+            "Lambda_im": Lambda.imag.contiguous(),
+            "log_step": log_step_new.expand(r).clone(),
+            "B_re": B.real.contiguous(),
+            "B_im": B.imag.contiguous(),
+            "C_re": Cl.real.contiguous(),
+            "C_im": Cl.imag.contiguous(),
+            "D": Dvec,
+        }
+
+
+# --------------------------------------------------------------------------- S4D
+class S4DAdapter(_DiagonalAdapter):
+    """Adapter of :class:`~lti_reduce_torch.layers.S4D`: h SISO systems.
+
+    :meth:`to_lti` returns a :class:`~lti_reduce.DiagonalStateSpace` with batch shape (h,)
+    (m = p = 1). :meth:`rebuild` takes a tuple of h reduced systems of one order r; every
+    channel keeps its own step and the ZOH is inverted exactly (``A = log(lambda)/step_c``,
+    ``B = B_d / f``); ``D_c`` is the real part of the channel's own feedthrough (always
+    representable for a SISO channel). ``select_states`` takes indices of shape (r,)
+    (the same for every channel) or (h, r) (per channel).
+    """
+
+    layer = "S4D"
+    state_axes = {"log_neg_A_re": 1, "A_im": 1, "B_re": 1, "B_im": 1, "C_re": 1, "C_im": 1}
+
+    def _where(self, idx):
+        return f" (channel {idx[0]})"
+
+    def to_lti(self, module):
+        with torch.no_grad():
+            log_lam, B, C = module.discrete(_double_params(module))
+            lam = torch.exp(log_lam.to(_C))
+            B, C = B.to(_C), C.to(_C)
+            D = module.D.detach().to(_R).to(_C).reshape(-1, 1, 1)
+            if module.readout == "post":
+                return DiagonalStateSpace(lam, B.unsqueeze(-1), (C * lam).unsqueeze(-2),
+                                          (C * B).sum(-1).reshape(-1, 1, 1) + D, dt=True)
+            return DiagonalStateSpace(lam, B.unsqueeze(-1), C.unsqueeze(-2), D, dt=True)
+
+    def reduction_system(self, module):
+        """``H_c = (lambda_c, B_c, C_c, D_c)`` per channel for either readout (as for LRU/S5)."""
+        with torch.no_grad():
+            P = _double_params(module)
+            log_lam, B, C = module.discrete(P)
+            D = P["D"].to(_C).reshape(-1, 1, 1)
+            return DiagonalStateSpace(torch.exp(log_lam.to(_C)), B.to(_C).unsqueeze(-1),
+                                      C.to(_C).unsqueeze(-2), D, dt=True)
+
+    def rebuild(self, module, reduced):
+        h = module.h
+        systems = tuple(reduced) if isinstance(reduced, (tuple, list)) else (reduced,)
+        A, B, C, D = _stack_reduced(systems, h, self.layer, self._device(module))
+        if B.shape[-1] != 1 or C.shape[-2] != 1:
+            raise ValueError(f"{self.layer}: every channel's reduced system must be SISO, got "
+                             f"B {tuple(B.shape[1:])}, C {tuple(C.shape[1:])}")
+        lam, Bm, Cm = _modal(A, B, C, self.cond_max, self.layer, self._where)
+        _check_zero_free(lam, self.layer, self._where, "the ZOH discretisation cannot be inverted (log 0)")
+        Cl, Dl = _layer_feedthrough(lam, Bm, Cm, D, "pre")      # reduced H_c (reduction_system)
+        step = torch.exp(module.log_step.detach().to(_R)).unsqueeze(-1)      # (h, 1)
+        Acont = torch.log(lam) / step
+        _, f = discretize(Acont, step, "zoh")
+        Bc = Bm[..., 0] / f
+        Cc = Cl[:, 0, :]
+        values = {
+            "log_neg_A_re": torch.log(-Acont.real),
+            "A_im": Acont.imag.contiguous(),
+            "B_re": Bc.real.contiguous(),
+            "B_im": Bc.imag.contiguous(),
+            "C_re": Cc.real.contiguous(),
+            "C_im": Cc.imag.contiguous(),
+            "D": Dl.real.reshape(h).clone(),
+        }
+        P = _double_params(module)
+        P.update(values)
+        z = _check_points(lam.device)
+        with torch.no_grad():
+            log_lam_r, B_r, C_r = module.discrete(P)
+            sys = DiagonalStateSpace(torch.exp(log_lam_r.to(_C)), B_r.to(_C).unsqueeze(-1),
+                                     C_r.to(_C).unsqueeze(-2), P["D"].to(_C).reshape(-1, 1, 1), dt=True)
+            ref = DiagonalStateSpace(lam, Bm, Cm, D, dt=True)
+            _check_same(_evaluate_pair(ref, z), _evaluate_pair(sys, z), self.check_rtol, self.layer)
+        return _cast_out(module, values, self.layer)
+
+    def select_states(self, module, keep):
+        keep = torch.as_tensor(keep, dtype=torch.long, device=self._device(module))
+        if keep.ndim <= 1:
+            return super().select_states(module, keep)
+        h, n = module.h, module.n
+        if keep.ndim != 2 or keep.shape[0] != h:
+            raise ValueError(f"{self.layer}: keep must have shape (r,) or (h, r) = ({h}, r), got {tuple(keep.shape)}")
+        if keep.numel() and (int(keep.min()) < 0 or int(keep.max()) >= n):
+            raise IndexError(f"{self.layer}: state indices must lie in [0, {n})")
+        if any(torch.unique(row).numel() != row.numel() for row in keep):
+            raise ValueError(f"{self.layer}: state indices must be distinct within each channel")
+        params = dict(module.named_parameters(recurse=False))
+        return {name: torch.gather(params[name].detach(), 1, keep).clone() for name in self.state_axes}
+
+
+# --------------------------------------------------------------------------- dense
+class DenseLTIAdapter(SSMAdapter):
+    """Adapter of :class:`~lti_reduce_torch.layers.DenseLTI` (real dense ``A, B, C, D``).
+
+    Rebuild: ``'pre'`` takes ``(A_r, B_r, C_r, D_r)`` as they are; ``'post'`` sets
+    ``C = C_r A_r^{-1}`` and ``D = D_r - C_r A_r^{-1} B_r`` (refused if ``A_r`` is singular
+    or its condition number exceeds ``cond_max``). Refused: a complex reduced system with
+    a non-negligible imaginary part, an eigenvalue with ``|lambda| >= 1``.
+    ``select_states`` is not supported (the layer has no modal coordinates).
+    """
+
+    layer = "DenseLTI"
+
+    def __init__(self, cond_max=1e8, imag_tol=1e-12):
+        self.cond_max = float(cond_max)
+        self.imag_tol = float(imag_tol)
+
+    def state_size(self, module):
+        return int(module.n)
+
+    def to_lti(self, module):
+        with torch.no_grad():
+            A, B, C, D = (getattr(module, k).detach().to(_R) for k in "ABCD")
+            if module.readout == "post":
+                return StateSpace(A, B, C @ A, C @ B + D, dt=True)
+            return StateSpace(A, B, C, D, dt=True)
+
+    def rebuild(self, module, reduced):
+        if isinstance(reduced, (tuple, list)):
+            if len(reduced) != 1:
+                raise ValueError(f"{self.layer}: expected one reduced system, got {len(reduced)}")
+            reduced = reduced[0]
+        if not isinstance(reduced, StateSpace):
+            raise TypeError(f"{self.layer}: rebuild expects an lti_reduce.StateSpace, got {type(reduced).__name__}")
+        device = module.A.device
+        mats = [torch.as_tensor(getattr(reduced, k)).to(device) for k in "ABCD"]
+        if mats[1].shape[-1] != module.h or mats[2].shape[0] != module.h:
+            raise ValueError(f"{self.layer}: the reduced system has {mats[1].shape[-1]} inputs and "
+                             f"{mats[2].shape[0]} outputs; the layer has h={module.h}")
+        if mats[0].is_complex():
+            scale = max(1.0, max(float(m.abs().max()) if m.numel() else 0.0 for m in mats))
+            imag = max(float(m.imag.abs().max()) if m.numel() else 0.0 for m in mats)
+            if imag > self.imag_tol * scale:
+                raise ReductionRefusedError(
+                    f"{self.layer}: the reduced system is complex (largest |imaginary part| = {imag:.3g}); "
+                    f"the layer is real")
+            mats = [m.real for m in mats]
+        A, B, C, D = (m.to(_R) for m in mats)
+        r = A.shape[0]
+        if r:
+            lam = torch.linalg.eigvals(A)
+            rho = float(lam.abs().max())
+            if not rho < 1:
+                raise ReductionRefusedError(
+                    f"{self.layer}: the reduced system is not stable: spectral radius {rho:.17g} >= 1")
+        if module.readout == "post" and r:
+            cond = float(torch.linalg.cond(A))
+            if not cond <= self.cond_max:
+                raise ReductionRefusedError(
+                    f"{self.layer}: readout='post' needs C = C_r A_r^-1, but A_r has condition number "
+                    f"{cond:.3g} > {self.cond_max:.3g}")
+            C = torch.linalg.solve(A.transpose(0, 1), C.transpose(0, 1)).transpose(0, 1)
+            D = D - C @ B
+        return _cast_out(module, {"A": A, "B": B, "C": C, "D": D}, self.layer)
+
+    def resize_(self, module, n):
+        n = int(n)
+        if n < 0:
+            raise ValueError(f"state size must be >= 0, got {n}")
+        h = module.h
+        for name, shape in (("A", (n, n)), ("B", (n, h)), ("C", (h, n))):
+            p = getattr(module, name)
+            _replace_parameter(module, name, torch.zeros(shape, dtype=p.dtype, device=p.device))
+        return module
+
+
+register_adapter(LRU, LRUAdapter())
+register_adapter(S5, S5Adapter())
+register_adapter(S4D, S4DAdapter())
+register_adapter(DenseLTI, DenseLTIAdapter())
