@@ -87,9 +87,10 @@ def _dense_factors(system, horizon):
     if horizon is None:
         Lc, Lo = dense_factors(system)
         return _svd_of_factors(np, Lc, Lo)
-    P, Q = dense_gramians(system, ("c", "o"), horizon)
-    Lc, rank_c = psd_factor(np, P, "controllability Gramian")
-    Lo, rank_o = psd_factor(np, Q, "observability Gramian")
+    noise = []
+    P, Q = dense_gramians(system, ("c", "o"), horizon, noise=noise)
+    Lc, rank_c = psd_factor(np, P, "controllability Gramian", noise=noise[0])
+    Lo, rank_o = psd_factor(np, Q, "observability Gramian", noise=noise[1])
     return _svd_of_factors(np, Lc, Lo, np.minimum(rank_c, rank_o))
 
 

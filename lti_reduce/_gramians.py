@@ -71,13 +71,15 @@ def _raise_unstable(bad, discrete, what="the system", alpha=None):
 # --------------------------------------------------------------------------------------
 # positive semidefinite square-root factor (shared by the dense and the diagonal path)
 # --------------------------------------------------------------------------------------
-def psd_factor(xp, P, name="Gramian"):
+def psd_factor(xp, P, name="Gramian", noise=None):
     """Square-root factor ``L`` with ``P = L L^H`` of a Hermitian PSD matrix (batched).
 
-    Eigenvalues of P below ``n * eps * lambda_max`` are rounding noise of a rank-deficient
-    Gramian (m < n, or an uncontrollable/unobservable direction): their columns of L are
-    exactly zero, which gives exact-zero Hankel singular values downstream. A negative
-    eigenvalue beyond that level means P is not a Gramian of a stable system and raises.
+    Eigenvalues of P below ``n * eps * max(lambda_max, noise)`` are rounding noise of a
+    rank-deficient Gramian (m < n, or an uncontrollable/unobservable direction): their
+    columns of L are exactly zero, which gives exact-zero Hankel singular values
+    downstream. A negative eigenvalue beyond that level means P is not a Gramian of a
+    stable system and raises. ``noise`` is the size of the data P was computed from when
+    that is larger than P (a finite-horizon Gramian formed as ``P - A^L P A^LH``).
 
     Returns
     -------
@@ -88,7 +90,7 @@ def psd_factor(xp, P, name="Gramian"):
     w, U = xp.linalg.eigh(P)
     top = xp.max(xp.abs(w), axis=-1, keepdims=True)
     eps = float(np.finfo(np.float64).eps)
-    level = max(n, 1) * eps * top
+    level = max(n, 1) * eps * (top if noise is None else xp.maximum(top, xp.asarray(noise, dtype=top.dtype)))
     if bool(xp.any(w < -1e3 * level)):
         worst = float(xp.min(w / xp.where(top > 0, top, xp.ones_like(top))))
         raise UnstableSystemError(
@@ -279,12 +281,17 @@ def _quasi_triangular_eigenvalues(T):
 
 
 def _finite_horizon(P, A, horizon, discrete, transpose):
-    """``P - F P F^H`` with F = A^L (discrete) or e^{AT} (continuous); F -> F^H for kind 'o'."""
+    """``P - F P F^H`` with F = A^L (discrete) or e^{AT} (continuous); F -> F^H for kind 'o'.
+
+    Returns the finite-horizon Gramian and the size of the terms it is the difference of
+    (its rounding noise is eps times that, not eps times its own size)."""
     F = np.linalg.matrix_power(A, horizon) if discrete else sla.expm(A * horizon)
     if transpose:
         F = F.conj().T
-    Ph = P - F @ P @ F.conj().T
-    return (Ph + Ph.conj().T) / 2
+    FPF = F @ P @ F.conj().T
+    Ph = P - FPF
+    noise = max(np.linalg.norm(P, 2), np.linalg.norm(FPF, 2))
+    return (Ph + Ph.conj().T) / 2, noise
 
 
 def dense_factors(system, kinds=("c", "o")):
@@ -332,8 +339,11 @@ def diagonal_factors(system):
     return Lc, Lo
 
 
-def dense_gramians(system, kinds=("c", "o"), horizon=None, schur=None):
-    """Dense Gramians for each kind in ``kinds`` (numpy), reusing one Schur form."""
+def dense_gramians(system, kinds=("c", "o"), horizon=None, schur=None, noise=None):
+    """Dense Gramians for each kind in ``kinds`` (numpy), reusing one Schur form.
+
+    ``noise``, if a list, receives for each Gramian the size of the data it was formed
+    from (see :func:`psd_factor`)."""
     A, B, C = system.A, system.B, system.C
     discrete = system.is_discrete
     if schur is None:
@@ -358,8 +368,11 @@ def dense_gramians(system, kinds=("c", "o"), horizon=None, schur=None):
     for kind in kinds:
         rhs = B @ B.conj().T if kind == "c" else C.conj().T @ C
         P = schur.solve(rhs, kind)
+        size = None
         if horizon is not None:
-            P = _finite_horizon(P, A, horizon, discrete, transpose=(kind == "o"))
+            P, size = _finite_horizon(P, A, horizon, discrete, transpose=(kind == "o"))
+        if noise is not None:
+            noise.append(size)
         if not np.all(np.isfinite(P)):
             raise NonFiniteError("the Lyapunov solver returned non-finite values: the system is too "
                                  "ill-conditioned (eigenvalues too close to the stability boundary)")
@@ -427,9 +440,10 @@ def gramian(system, kind="c", *, factor=False, horizon=None):
     if factor and horizon is None:
         P, = dense_factors(dense, kinds=(kind,))
     else:
-        P, = dense_gramians(dense, kinds=(kind,), horizon=horizon)
+        noise = []
+        P, = dense_gramians(dense, kinds=(kind,), horizon=horizon, noise=noise)
         if factor:
-            P = psd_factor(np, P)[0]
+            P = psd_factor(np, P, noise=noise[0])[0]
     if not is_numpy(xp):
         P = xp.asarray(P, device=device_of(system.B))
     return P
