@@ -14,7 +14,7 @@ import scipy.linalg as sla
 
 from ._array import is_numpy, to_numpy, conj_t, device_of
 from ._errors import InvalidParameterError, UnstableSystemError
-from ._gramians import (dense_factors, dense_gramians, diagonal_factors, diagonal_gramian, psd_factor,
+from ._gramians import (complex_schur, dense_factors, dense_gramians, diagonal_factors, diagonal_gramian, psd_factor,
                         unstable_eigenvalues, _raise_unstable, _check_horizon)
 from ._order import select_order, error_bound, check_selection_args
 from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
@@ -61,7 +61,17 @@ class BalancedTruncationResult:
 
 @dataclass(frozen=True)
 class HankelFactors:
-    """Square-root factors and the SVD ``Lo^H Lc = U diag(hsv) Vh`` (batched, any namespace)."""
+    """Square-root factors and the SVD ``Lo^H Lc = U diag(hsv) Vh`` (batched, any namespace).
+
+    Attributes
+    ----------
+    Lc, Lo : array, shape (..., n, n)
+        Factors with ``P = Lc Lc^H``, ``Q = Lo Lo^H``.
+    U : array, shape (..., n, n)
+    hsv : array, shape (..., n)
+        Hankel singular values, descending (numerically-zero ones exactly zero).
+    Vh : array, shape (..., n, n)
+    """
 
     Lc: object
     Lo: object
@@ -83,9 +93,9 @@ def _diagonal_factors(system, horizon):
     return _svd_of_factors(xp, Lc, Lo, xp.minimum(rank_c, rank_o))
 
 
-def _dense_factors(system, horizon):
+def _dense_factors(system, horizon, schur=None):
     if horizon is None:
-        Lc, Lo = dense_factors(system)
+        Lc, Lo = dense_factors(system, schur=schur)
         return _svd_of_factors(np, Lc, Lo)
     noise = []
     P, Q = dense_gramians(system, ("c", "o"), horizon, noise=noise)
@@ -121,7 +131,21 @@ def _check_stable(system, alpha=None):
 
 
 def hankel_factors(system, *, horizon=None):
-    """:class:`HankelFactors` of a stable system (batched for a batched DiagonalStateSpace)."""
+    """Gramian factors and the SVD behind the HSVs, for reuse by :func:`balanced_truncation`.
+
+    Parameters
+    ----------
+    system : StateSpace or DiagonalStateSpace
+        Stable unless ``horizon`` is given; batched DiagonalStateSpace and torch tensors
+        are supported (results keep the namespace and device).
+    horizon : int or float, optional
+        Finite horizon, as for :func:`gramian`.
+
+    Returns
+    -------
+    HankelFactors
+        Batched like the system.
+    """
     system = as_statespace(system)
     horizon = _check_horizon(horizon, system.is_discrete)
     if isinstance(system, DiagonalStateSpace):
@@ -346,10 +370,13 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
     Notes
     -----
     With ``Lo^H Lc = U S V^H`` the projections are ``W = Lo U_r S_r^{-1/2}`` and
-    ``V = Lc V_r S_r^{-1/2}`` (``W^H V = I``), and ``A_r = W^H A V``, ``B_r = W^H B``,
-    ``C_r = C V``, ``D_r = D``. For a stable system with ``s_r > s_{r+1}`` the result is
-    stable, balanced with Gramians ``diag(s_1..s_r)``, and
-    ``s_{r+1} <= ||G - G_r||_inf <= 2 sum_{i>r} s_i``. SPA (discrete) uses
+    ``V = Lc V_r S_r^{-1/2}`` (``W^H V = I``), and for ``match='truncate'``
+    ``A_r = W^H A V``, ``B_r = W^H B``, ``C_r = C V``, ``D_r = D``. For a stable system
+    with ``s_r > s_{r+1}`` the result is stable and
+    ``s_{r+1} <= ||G - G_r||_inf <= 2 sum_{i>r} s_i`` (BT and SPA). With ``method='sr'``
+    the projection balances the system (``W^H P W = V^H Q V = diag(s_1..s_r)``) and, in
+    continuous time, the truncated system's own Gramians are ``diag(s_1..s_r)``; 'bfsr'
+    gives the same transfer function in a well-conditioned, not balanced, basis. SPA (discrete) uses
     ``A_r = A11 + A12 (I - A22)^{-1} A21`` etc., continuous ``A11 - A12 A22^{-1} A21``.
     """
     system = as_statespace(system)
@@ -376,8 +403,13 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
             factors = _flatten_factors(system._xp, factors, len(batch))
         return tuple(_finish(flat[i], _element(factors, i), orders[i], tol, energy, method, match, horizon)
                      for i in range(count))
+    schur = None
     if horizon is None:
-        poles = to_numpy(system.eigenvalues) if isinstance(system, DiagonalStateSpace) else system.poles()
+        if isinstance(system, DiagonalStateSpace):
+            poles = to_numpy(system.eigenvalues)
+        else:   # the Schur form that gives the poles also serves the factors below
+            schur = complex_schur(to_numpy(system.A))
+            poles = np.diag(schur[0])
         outside = unstable_eigenvalues(poles, system.is_discrete, alpha)
         if len(outside):
             if unstable == "error":
@@ -390,7 +422,7 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
     xp, dev = system._xp, device_of(system.B)
     dense = system.to_numpy()
     if factors is None:
-        factors = _dense_factors(dense, horizon)
+        factors = _dense_factors(dense, horizon, schur)
     else:
         factors = HankelFactors(*(to_numpy(a) for a in (factors.Lc, factors.Lo, factors.U, factors.hsv,
                                                         factors.Vh)))

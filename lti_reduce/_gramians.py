@@ -294,20 +294,25 @@ def _finite_horizon(P, A, horizon, discrete, transpose):
     return (Ph + Ph.conj().T) / 2, noise
 
 
-def dense_factors(system, kinds=("c", "o")):
+def complex_schur(A):
+    """``(T, Z)`` with ``A = Z T Z^H``, T upper triangular (real A: real Schur, then rsf2csf,
+    which is cheaper than a complex QR iteration)."""
+    if np.iscomplexobj(A):
+        return sla.schur(A, output="complex")
+    return sla.rsf2csf(*sla.schur(A, output="real"))
+
+
+def dense_factors(system, kinds=("c", "o"), schur=None):
     """Square-root factors ``L`` (``P = L L^H``) for each kind, by Hammarling's method (numpy).
 
-    One complex Schur form ``A = Z T Z^H`` serves both factors. For a real system the
+    One complex Schur form ``A = Z T Z^H`` (``schur``, if already computed) serves both
+    factors and the stability check. For a real system the
     complex factor is turned into a real one of the same size: ``[Re L, Im L]`` is an
     exact real factor, compressed by a QR factorisation.
     """
     A = system.A
     real = not np.iscomplexobj(A)
-    if real:
-        T, Z = sla.schur(A, output="real")
-        T, Z = sla.rsf2csf(T, Z)
-    else:
-        T, Z = sla.schur(A, output="complex")
+    T, Z = complex_schur(A) if schur is None else schur
     bad = unstable_eigenvalues(np.diag(T), system.is_discrete)
     if len(bad):
         _raise_unstable(bad, system.is_discrete)

@@ -196,6 +196,11 @@ def diagonal_factor(xp, lam, M, discrete):
         # loop is a few hundred tiny operations); the result goes back to the input's namespace
         return xp.asarray(diagonal_factor(np, to_numpy(lam), to_numpy(M), discrete), device=_device(M))
     n, m = M.shape[-2], M.shape[-1]
+    if m > n:
+        # only M M^H matters: an n-column factor of it (M^H = Q R, M M^H = R^H R) makes
+        # every step O(k n) instead of O(k m)
+        M = xp.conj(xp.matrix_transpose(xp.linalg.qr(xp.conj(xp.matrix_transpose(M)))[1]))
+        m = n
     batch = tuple(lam.shape[:-1])
     dtype = M.dtype
     dev = _device(M)
@@ -231,7 +236,7 @@ def diagonal_factor(xp, lam, M, discrete):
                                xp.zeros_like(nu))
             v = mu * xp.astype(inverse, dtype)[..., None] \
                 + xp.astype(~significant, dtype)[..., None] * e1
-            y = xp.sum(M1 * v[..., None, :], axis=-1)           # (..., k)
+            y = (M1 @ v[..., :, None])[..., 0]                  # (..., k)
         S = 1.0 - lam_c[..., k:k + 1] * head if discrete else head + lam_c[..., k:k + 1]
         y_over_S = y / S
         u = root[..., k:k + 1] * y_over_S

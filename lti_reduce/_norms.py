@@ -62,8 +62,10 @@ class HinfNorm(NamedTuple):
         ``sup_w sigma_max(G)`` over the imaginary axis (continuous) or the unit circle
         (discrete).
     peak_frequency : float
-        A frequency in rad/s at which ``sigma_max(G)`` equals ``norm``; ``inf`` for a
-        continuous system whose supremum is only approached as ``w -> inf`` (it is then
+        A frequency in rad/s (rad/sample when ``dt=True``; ``z = exp(1j w dt)`` in
+        discrete time) at which ``sigma_max(G)`` equals ``norm``; negative frequencies
+        occur for complex systems, whose response is not conjugate-symmetric; ``inf`` for
+        a continuous system whose supremum is only approached as ``w -> inf`` (it is then
         ``sigma_max(D)``).
     """
 

@@ -334,14 +334,17 @@ class DiagonalStateSpace(_SystemBase):
 
     @property
     def n(self):
+        """State dimension (per system of the batch)."""
         return self.eigenvalues.shape[-1]
 
     @property
     def m(self):
+        """Number of inputs."""
         return self.B.shape[-1]
 
     @property
     def p(self):
+        """Number of outputs."""
         return self.C.shape[-2]
 
     @property
@@ -391,9 +394,11 @@ class DiagonalStateSpace(_SystemBase):
         return G + xp.astype(self.D, xp.complex128)[..., None, :, :]
 
     def poles(self):
+        """The eigenvalues as a host numpy array, shape (..., n)."""
         return to_numpy(self.eigenvalues)
 
     def is_stable(self):
+        """True if every eigenvalue of every system of the batch is strictly stable."""
         lam = to_numpy(self.eigenvalues)
         return bool(np.all(np.abs(lam) < 1)) if self.is_discrete else bool(np.all(lam.real < 0))
 

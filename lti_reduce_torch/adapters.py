@@ -213,7 +213,7 @@ class _DiagonalAdapter(SSMAdapter):
     """Common machinery of the complex diagonal layers."""
 
     layer = "layer"
-    #: parameter name -> axis along which the state index runs (for select_states / resize_)
+    #: parameter name -> axis along which the state index runs (for ``select_states`` / ``resize_``)
     state_axes = {}
 
     def __init__(self, cond_max=1e8, d_tol=1e-9, check_rtol=1e-6):

@@ -163,7 +163,7 @@ class Compressor:
         tau in (0, 1) for ``tolerance`` (required) and ``pragmatic``.
     fraction : float, optional
         Fraction in (0, 1) of the current n cut per event for ``fixed`` (required) and
-        ``pragmatic``: ``new_n = max(1, n - max(1, round(fraction * n)))``.
+        ``pragmatic``: ``new_n = max(1, n - max(1, floor(fraction * n + 1/2)))`` (halves round up).
     events : sequence of int, optional
         Steps at which to reduce: non-negative, strictly increasing.
     window : (int, int), optional
