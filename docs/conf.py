@@ -38,8 +38,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.mathjax",     # the HTML references MathJax; the build itself fetches nothing
     "numpydoc",
+    "myst_parser",            # performance.md and results.md: tables written by the benchmarks/runner
 ]
-source_suffix = {".rst": "restructuredtext"}
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "examples"]
 templates_path = []
