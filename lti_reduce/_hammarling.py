@@ -36,6 +36,10 @@ from scipy.linalg import cython_blas
 
 __all__ = ["triangular_factor", "diagonal_factor"]
 
+#: Run the diagonal recursion of host (CPU) tensors of other namespaces on zero-copy numpy
+#: views. The tests switch it off to exercise the pure array-API path that GPUs take.
+HOST_FAST_PATH = True
+
 
 # --------------------------------------------------------------------------------------
 # direct BLAS calls: a leading block T[:k, :k] of a Fortran-ordered matrix is used in
@@ -191,7 +195,8 @@ def diagonal_factor(xp, lam, M, discrete):
     from ._array import is_numpy, to_numpy
     if is_numpy(xp):
         xp = np                                        # plain numpy: far less per-call overhead
-    elif str(_device(M)) == "cpu" and not any(getattr(a, "requires_grad", False) for a in (lam, M)):
+    elif HOST_FAST_PATH and str(_device(M)) == "cpu" \
+            and not any(getattr(a, "requires_grad", False) for a in (lam, M)):
         # host tensors: the same loop on zero-copy numpy views is several times faster (the
         # loop is a few hundred tiny operations); the result goes back to the input's namespace
         return xp.asarray(diagonal_factor(np, to_numpy(lam), to_numpy(M), discrete), device=_device(M))

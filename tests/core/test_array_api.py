@@ -17,6 +17,15 @@ torch = pytest.importorskip("torch", reason="torch is not installed (pip install
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
+@pytest.fixture(autouse=True, params=[True, False], ids=["host-fast-path", "array-api-path"])
+def host_fast_path(request, monkeypatch):
+    """Every test runs twice: with the numpy fast path for host tensors, and with the pure
+    array-API (torch) loop that non-CPU devices take."""
+    from lti_reduce import _hammarling
+    monkeypatch.setattr(_hammarling, "HOST_FAST_PATH", request.param)
+    return request.param
+
+
 def lru_data(seed, n=12, m=3, p=2, batch=(), discrete=False):
     """LRU-like complex diagonal data (numpy complex128)."""
     rng = np.random.default_rng(seed)
