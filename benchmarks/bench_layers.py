@@ -103,7 +103,7 @@ def main():
         print(line, flush=True)
         out.write(line + "\n")
 
-    emit(f"# bench_layers: training step (forward + backward + Adam) of one layer, float32, CPU")
+    emit("# bench_layers: training step (forward + backward + Adam) of one layer, float32, CPU")
     emit(f"# length L={L}, batch={batch}, median of repeats (7 at h=8, 3 at h=256; quick: 3 / 1), "
          f"times in ms")
     for line in environment(args.threads):

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from ._array import is_numpy, to_numpy, conj_t, device_of
-from ._errors import InvalidParameterError, UnstableSystemError
+from ._errors import InvalidParameterError
 from ._gramians import (complex_schur, dense_factors, dense_gramians, diagonal_factors, diagonal_gramian, psd_factor,
                         unstable_eigenvalues, _raise_unstable, _check_horizon)
 from ._order import select_order, error_bound, check_selection_args

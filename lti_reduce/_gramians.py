@@ -16,10 +16,10 @@ import numbers
 import numpy as np
 import scipy.linalg as sla
 
-from ._array import namespace, is_numpy, to_numpy, conj_t, device_of
+from ._array import is_numpy, to_numpy, conj_t, device_of
 from ._errors import InvalidParameterError, UnstableSystemError, NonFiniteError
 from ._hammarling import triangular_factor, diagonal_factor
-from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
+from ._statespace import DiagonalStateSpace, as_statespace
 
 __all__ = ["gramian", "gram"]
 

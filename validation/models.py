@@ -10,7 +10,6 @@ Model: linear encoder (C -> h) -> blocks -> mean over time -> linear head (h -> 
 with an ``lti_reduce_torch`` adapter can then be compressed in place.
 """
 
-import torch
 from torch import nn
 import torch.nn.functional as F
 
