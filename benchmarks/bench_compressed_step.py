@@ -41,7 +41,9 @@ def main(argv=None):
     torch.set_num_threads(1)
     lines = [f"command: {' '.join(['python'] + sys.argv)}", f"date: {time.strftime('%Y-%m-%d %H:%M:%S')}",
              f"torch {torch.__version__}, threads {torch.get_num_threads()}, L={args.length}, batch={args.batch}",
-             "", "| layer | h | n: 256 -> r | compressed (ms) | built at r (ms) | ratio |", "|---|---|---|---|---|---|"]
+             "", "| layer | h | n: 256 -> r | compressed (ms) | built at r (ms) | ratio | within 10% |",
+             "|---|---|---|---|---|---|---|"]
+    missed = 0
     for cls in (LRU, S5, S4D):
         for h, r in ((8, 32), (256, 32)):
             if cls is S4D and h == 256:
@@ -61,14 +63,17 @@ def main(argv=None):
                     fn()
                     times[name].append(time.perf_counter() - start)
             a, b = (statistics.median(times[k]) * 1e3 for k in ("compressed", "direct"))
-            lines.append(f"| {cls.__name__} | {h} | {r} | {a:.1f} | {b:.1f} | {a / b:.2f} |")
+            met = a <= 1.10 * b
+            missed += not met
+            lines.append(f"| {cls.__name__} | {h} | {r} | {a:.1f} | {b:.1f} | {a / b:.2f} | {'yes' if met else 'NO'} |")
             print(lines[-1], flush=True)
     text = "\n".join(lines)
     print(text)
     if args.out:
         with open(args.out, "w") as handle:
             handle.write(text + "\n")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
