@@ -18,6 +18,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import torch  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _report import finish  # noqa: E402
+
 from lti_reduce_torch import LRU, S4D, S5, reduce_  # noqa: E402
 
 
@@ -67,12 +70,7 @@ def main(argv=None):
             missed += not met
             lines.append(f"| {cls.__name__} | {h} | {r} | {a:.1f} | {b:.1f} | {a / b:.2f} | {'yes' if met else 'NO'} |")
             print(lines[-1], flush=True)
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as handle:
-            handle.write(text + "\n")
-    return 1 if missed else 0
+    return finish(lines, args.out, missed)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from naive_published import naive_reduce_layers  # noqa: E402
+from _report import finish  # noqa: E402
 
 from lti_reduce_torch import LRU, get_adapter, reduce_  # noqa: E402
 
@@ -100,12 +101,7 @@ def main(argv=None):
     lines.append("")
     lines.append(f"tau = {args.tau}; medians of {args.repeats} repeats; the published step also ends with the "
                  "re-diagonalisation (eig + explicit inverse), as ours does")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as handle:
-            handle.write(text + "\n")
-    return 1 if missed else 0
+    return finish(lines, args.out, missed)
 
 
 if __name__ == "__main__":
