@@ -75,7 +75,9 @@ def _flip(x):
     return torch.flip(x, dims=(1,))
 
 
-def _diag_sequential(a, b, reverse=False):
+def _sequential(b, step, reverse=False):
+    """``x[t] = step(x[t-1], b[t])`` along dim 1 (from the end if ``reverse``), ``x[first] = b[first]``;
+    ``step(prev, b_t, out)`` writes into ``out`` (no per-step allocation)."""
     L = b.shape[1]
     out = torch.empty_like(b)
     steps = range(L - 1, -1, -1) if reverse else range(L)
@@ -84,9 +86,13 @@ def _diag_sequential(a, b, reverse=False):
         if prev is None:
             out[:, t] = b[:, t]
         else:
-            torch.addcmul(b[:, t], a, out[:, prev], out=out[:, t])
+            step(out[:, prev], b[:, t], out[:, t])
         prev = t
     return out
+
+
+def _diag_sequential(a, b, reverse=False):
+    return _sequential(b, lambda prev, b_t, out: torch.addcmul(b_t, a, prev, out=out), reverse)
 
 
 def _diag_assoc(log_a, b):
@@ -183,16 +189,7 @@ def _dense_impl(M, b, method, reverse=False):
     """States of ``x[k] = x[k-1] @ M + b[k]`` (row vectors), no autograd."""
     L = b.shape[1]
     if method == "sequential":
-        out = torch.empty_like(b)
-        steps = range(L - 1, -1, -1) if reverse else range(L)
-        prev = None
-        for t in steps:
-            if prev is None:
-                out[:, t] = b[:, t]
-            else:
-                torch.addmm(b[:, t], out[:, prev], M, out=out[:, t])
-            prev = t
-        return out
+        return _sequential(b, lambda prev, b_t, out: torch.addmm(b_t, prev, M, out=out), reverse)
     if method == "assoc":
         if reverse:
             return _flip(_dense_impl(M, _flip(b), method))
