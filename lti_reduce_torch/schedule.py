@@ -174,8 +174,8 @@ class Compressor:
         window, the last one at ``stop`` (e.g. ``window=(0, 18000), count=4`` gives 4500,
         9000, 13500, 18000).
     interval, count : int, optional
-    select : {'balanced', 'smallest', 'random'}
-        See :func:`~lti_reduce_torch.reduce.reduce_`.
+    select : {'balanced', 'smallest', 'random'} or SelectionMethod
+        See :func:`~lti_reduce_torch.reduce.reduce_` and :mod:`lti_reduce_torch.selection`.
     min_ratio : float or None
         Energy-based reductions only change a layer when ``new_n < min_ratio * n``
         (published: 0.95). Not applied to ``fraction`` cuts.

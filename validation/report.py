@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from .analysis import group_key, group_label, _sort_key
+from .analysis import group_key, group_label, sort_key
 
 __all__ = ["summarize", "format_table", "write_report", "write_json", "make_figures", "load_results"]
 
@@ -28,7 +28,7 @@ def summarize(records):
     full_total = {r["seed"]: r["time"]["total_s"] for r in records if r["method"] == "full"}
     full_step = {r["seed"]: r["step_time"]["median_s"] for r in records if r["method"] == "full"}
     rows = []
-    for key in sorted(groups, key=_sort_key):
+    for key in sorted(groups, key=sort_key):
         recs = sorted(groups[key], key=lambda r: r["seed"])
         acc = [100.0 * r["test_acc"] for r in recs]
         m, s = _mean_std(acc)
