@@ -22,12 +22,17 @@ from scipy.stats import kendalltau
 
 from lti_reduce import select_order
 
-__all__ = ["sort_key", "tau_order", "ranking_stability", "weyl_summary", "bound_check", "costs", "step_segments", "analyze",
+__all__ = ["format_size", "sort_key", "tau_order", "ranking_stability", "weyl_summary", "bound_check", "costs", "step_segments", "analyze",
            "group_key", "group_label", "METHOD_ORDER"]
 
 METHOD_ORDER = ["full", "compressm", "small", "kd", "nuclear", "smallest", "random"]
 _NAMES = {"full": "full", "compressm": "CompreSSM", "small": "small from scratch", "kd": "distillation (KD)",
           "nuclear": "nuclear-norm reg.", "smallest": "ablation: smallest HSVs", "random": "ablation: random states"}
+
+
+def format_size(v):
+    """A state size: ``64`` when it is a whole number (every seed agrees), else ``44.5``."""
+    return str(int(v)) if float(v).is_integer() else f"{v:.1f}"
 
 
 def group_key(rec):
@@ -176,7 +181,7 @@ def step_segments(records):
             first = [s[0]["cpu_median_s"] for s in runs]
             out.append({"method": key[0], "tau": key[1], "label": group_label(*key), "index": k,
                         "from_step": rows[0]["from_step"], "to_step": rows[0]["to_step"],
-                        "sizes": ", ".join(f"{v:.1f}" for v in np.mean([r["sizes"] for r in rows], axis=0)),
+                        "sizes": ", ".join(format_size(v) for v in np.mean([r["sizes"] for r in rows], axis=0)),
                         "median_s": float(np.mean([r["median_s"] for r in rows])),
                         "cpu_median_s": float(np.mean([r["cpu_median_s"] for r in rows])),
                         "ratio": float(np.mean([r["cpu_median_s"] / f for r, f in zip(rows, first)]))})
