@@ -149,9 +149,10 @@ def _hermitian(M):
 
 
 def _ritz_shifts(pencil, Q, real, hermitian):
-    """Stable shifts from the Ritz values of ``(A, E)`` on range(Q) (Q orthonormal).
+    """Stable shifts ``conj(theta)`` from the Ritz values theta of ``(A, E)`` on range(Q)
+    (Q orthonormal).
 
-    Ritz values in the closed right half plane are mirrored (``-|Re| + i Im``); zero or
+    Ritz values in the closed right half plane are mirrored (``-|Re|``); zero or
     infinite ones are dropped. Real systems: real shifts, and one member (Im > 0) of each
     conjugate pair, which the iteration expands to the pair."""
     if Q.shape[1] == 0:
@@ -167,7 +168,9 @@ def _ritz_shifts(pencil, Q, real, hermitian):
     if theta is None:
         theta = sla.eigvals(Ar, Er)
     theta = theta[np.isfinite(theta)]
-    theta = -np.abs(theta.real) + 1j * theta.imag
+    # the shift that annihilates an eigenvalue lambda in ``(A + p E)^{-1} (A - conj(p) E)`` is
+    # p = conj(lambda); mirrored into the left half plane when a Ritz value is not
+    theta = -np.abs(theta.real) - 1j * theta.imag
     theta = theta[theta.real < 0]
     if real:
         # a near-real pair (|Im| tiny) becomes one real shift used twice: same LU, real arithmetic
@@ -196,7 +199,7 @@ class _ADIState:
         self.shifts = []
         self.rhs_norm2 = np.linalg.norm(rhs, 2) ** 2
         self.history = [1.0 if self.rhs_norm2 > 0 else 0.0]
-        self.last_V = rhs
+        self.recent = [rhs]
 
     @property
     def residual(self):
@@ -215,7 +218,7 @@ class _ADIState:
             self.W = self.W - 2 * shift.real * E_apply(V)
             self.blocks.append(np.sqrt(-2 * shift.real) * V)
             self.shifts.append(complex(shift))
-            self.last_V = V
+            self._remember(V)
             self._record()
             return
         g = 2 * np.sqrt(-shift.real)
@@ -225,8 +228,12 @@ class _ADIState:
         self.blocks.append(g * V_re)
         self.blocks.append(g * np.sqrt(d * d + 1) * V.imag)
         self.shifts += [complex(shift), complex(np.conj(shift))]
-        self.last_V = np.hstack([V_re, V.imag])
+        self._remember(V_re, V.imag)
         self._record(2)
+
+    def _remember(self, *blocks):
+        # the Galerkin space of the next projection shifts: the last few ADI blocks
+        self.recent = (self.recent + list(blocks))[-SUBSPACE_BLOCKS:]
 
     def _record(self, count=1):
         # ||W W^H||_2 = lambda_max(W^H W): an m x m eigenproblem instead of an n x m SVD
@@ -247,6 +254,8 @@ class _ADIState:
 # driver
 # --------------------------------------------------------------------------------------
 _SHIFT_STRATEGIES = ("projection",)
+#: number of trailing ADI blocks spanning the space of the next projection shifts
+SUBSPACE_BLOCKS = 1
 
 
 def _check_lowrank_args(system, residual_tol, maxiter, shifts):
@@ -324,7 +333,7 @@ def _initial_shifts(pencil, states, real, hermitian):
 
 def _next_shifts(pencil, active, real, hermitian, ritz_seen):
     # Galerkin subspace: the last ADI blocks of the unconverged iterations (projection shifts)
-    Q = _orth(np.hstack([s.last_V for s in active]))
+    Q = _orth(np.hstack([block for s in active for block in s.recent]))
     theta = _ritz_shifts(pencil, Q, real, hermitian)
     ritz_seen.append(theta)
     return list(theta)
