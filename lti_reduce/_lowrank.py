@@ -35,6 +35,7 @@ import numbers
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 from ._descriptor import SparseStateSpace, MatrixLU
 from ._errors import LTIReduceError, InvalidParameterError, UnstableSystemError
@@ -100,6 +101,7 @@ class _Pencil:
     projection shifts are new each round and are used once, for both Gramians)."""
 
     def __init__(self, system, keep):
+        self.discrete = system.is_discrete
         A, E = system.A, system.identity_E()
         if system.is_discrete:
             A, E = A - E, A + E
@@ -132,13 +134,11 @@ class _Pencil:
             raise UnstableSystemError(
                 f"A + p E is singular for the ADI shift p = {complex(p):.6g}: the pencil (A, E) has the "
                 f"eigenvalue {-complex(p):.6g} in the open right half plane (continuous form"
-                f"{', after the Cayley transform of the discrete system' if self._discrete_hint else ''}); "
+                f"{', after the Cayley transform of the discrete system' if self.discrete else ''}); "
                 "the system is unstable") from None
         if self.keep:
             self._cache[key] = lu
         return lu
-
-    _discrete_hint = False
 
 
 def _hermitian(M):
@@ -292,7 +292,6 @@ def _compute_factors(system, kinds, residual_tol, maxiter, shifts):
     real = not system.is_complex
     dtype = system.B.dtype
     pencil = _Pencil(system, keep=given is not None)
-    pencil._discrete_hint = system.is_discrete
     scale = np.sqrt(2.0) if system.is_discrete else 1.0
     states = []
     for kind in kinds:
@@ -300,24 +299,23 @@ def _compute_factors(system, kinds, residual_tol, maxiter, shifts):
         states.append(_ADIState(kind, rhs, real))
     hermitian = given is None and _hermitian(pencil.A) and _hermitian(pencil.E)
     queue = list(given) if given is not None else _initial_shifts(pencil, states, real, hermitian)
-    ritz_seen = []
     step = 0
     while True:
         active = [s for s in states if s.residual > residual_tol]
         if not active:
             break
         if step >= maxiter:
-            _raise_not_converged(active, maxiter, residual_tol, ritz_seen)
+            _raise_not_converged(active, maxiter, residual_tol)
         if not queue:
             queue = list(given) if given is not None else \
-                _next_shifts(pencil, active, real, hermitian, ritz_seen)
+                _next_shifts(pencil, active, real, hermitian)
             if not len(queue):
                 queue = _fallback_shifts(pencil, active, real)
         p = queue.pop(0)
         lu = pencil.lu(p)   # one factorisation serves every unconverged Gramian
         for s in active:
             s.step(pencil, p, lu)
-            _check_divergence(s, ritz_seen)
+            _check_divergence(s)
         step += 1 if (p.imag == 0 or not real) else 2
     return tuple(LowRankGramian(s.factor(dtype), s.kind, float(s.residual), np.asarray(s.history),
                                 np.asarray(s.shifts, dtype=np.complex128), len(s.shifts)) for s in states)
@@ -331,22 +329,19 @@ def _initial_shifts(pencil, states, real, hermitian):
     return list(theta) if theta.size else _fallback_shifts(pencil, states, real)
 
 
-def _next_shifts(pencil, active, real, hermitian, ritz_seen):
+def _next_shifts(pencil, active, real, hermitian):
     # Galerkin subspace: the last ADI blocks of the unconverged iterations (projection shifts)
     Q = _orth(np.hstack([block for s in active for block in s.recent]))
-    theta = _ritz_shifts(pencil, Q, real, hermitian)
-    ritz_seen.append(theta)
-    return list(theta)
+    return list(_ritz_shifts(pencil, Q, real, hermitian))
 
 
 def _fallback_shifts(pencil, active, real):
     """A single real shift ``-||A||/||E||`` (1-norms) when no Ritz value is usable."""
-    import scipy.sparse.linalg as spla
     norm = (lambda M: spla.norm(M, 1)) if pencil.sparse else (lambda M: np.linalg.norm(M, 1))
     return [complex(-norm(pencil.A) / norm(pencil.E))]
 
 
-def _check_divergence(state, ritz_seen):
+def _check_divergence(state):
     history = state.history
     if history[-1] > 1e4 * min(history) and history[-1] > 1.0:
         raise UnstableSystemError(
@@ -356,7 +351,7 @@ def _check_divergence(state, ritz_seen):
             "(discrete); Gramians and balanced truncation need a stable system")
 
 
-def _raise_not_converged(active, maxiter, residual_tol, ritz_seen):
+def _raise_not_converged(active, maxiter, residual_tol):
     worst = max(active, key=lambda s: s.residual)
     name = "controllability" if worst.kind == "c" else "observability"
     recent = worst.history[-min(len(worst.history), 11):]

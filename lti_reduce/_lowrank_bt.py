@@ -70,7 +70,6 @@ def _svd_of_factors(system, gc, go):
     EZc = system.apply_E(gc.Z)
     M = go.Z.conj().T @ EZc
     if M.size == 0:
-        k = 0
         return np.zeros((go.Z.shape[1], 0)), np.zeros(0), np.zeros((0, gc.Z.shape[1]))
     U, s, Vh = sla.svd(M, full_matrices=False, lapack_driver="gesvd")
     level = max(M.shape) * _EPS * max(s[0], np.linalg.norm(go.Z, 2) * np.linalg.norm(EZc, 2))
