@@ -22,7 +22,8 @@ def test_docs_example_runs_and_its_claims_hold(capsys):
     assert "relative residuals reached" in out and "sampled max|G - G_r|" in out
     assert res.controllability.residual <= 1e-10 and res.observability.residual <= 1e-10
     assert res.order == 6 and res.system.n == 6
-    assert 0 < res.error_estimate <= res.error_bound
+    # the heat equation is a relaxation system: the bound may be attained (at s = 0) to rounding
+    assert 0 < res.error_estimate <= res.error_bound * (1 + 1e-8)
     assert np.all(np.diff(res.hsv) <= 0)
 
 
