@@ -147,8 +147,10 @@ def hsv_difference(ours, reference, count=LEADING):
 # table 1: against pyMOR
 # -----------------------------------------------------------------------------------------
 def run_pymor(system):
+    from pymor.core.logger import set_log_levels
     from pymor.models.iosys import LTIModel
     from pymor.reductors.bt import BTReductor
+    set_log_levels({"pymor": "WARN"})   # its per-step INFO log would flood the report
     E = system.E
     fom = LTIModel.from_matrices(system.A, system.B, system.C, E=E)
     rom = BTReductor(fom).reduce(ORDER)
