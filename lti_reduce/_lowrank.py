@@ -127,6 +127,8 @@ class _Pencil:
         key = complex(p)
         if key in self._cache:
             return self._cache[key]
+        if self._last is not None and self._last[0] == key:   # a repeated projection shift
+            return self._last[1]
         M = self.A + (p.real if p.imag == 0 else p) * self.E
         try:
             lu = MatrixLU(sp.csc_array(M) if self.sparse else M)
@@ -138,7 +140,10 @@ class _Pencil:
                 "the system is unstable") from None
         if self.keep:
             self._cache[key] = lu
+        self._last = (key, lu)
         return lu
+
+    _last = None
 
 
 def _hermitian(M):

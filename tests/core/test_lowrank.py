@@ -270,3 +270,26 @@ def test_bad_shapes_and_values():
         lr.balanced_truncation(system, order=2, horizon=3.0)
     with pytest.raises(lr.InvalidParameterError, match="SparseStateSpace"):
         lr.lowrank_gramian_factors(system.to_dense())
+
+
+def test_one_lu_per_shift_serves_both_gramians(monkeypatch):
+    import lti_reduce._lowrank as lowrank_module
+    factorised = []
+
+    class CountingLU(lowrank_module.MatrixLU):
+        def __init__(self, M):
+            factorised.append(M.shape)
+            super().__init__(M)
+
+    monkeypatch.setattr(lowrank_module, "MatrixLU", CountingLU)
+    A, B, C = oscillator_chain(30)
+    gc, go = lr.lowrank_gramian_factors(lr.SparseStateSpace(A, B, C))
+    distinct = {complex(p) for p in gc.shifts if p.imag >= 0} | {complex(np.conj(p)) for p in go.shifts
+                                                                  if p.imag <= 0}
+    # shifts are applied to both equations (the observability one with conj(p)) until each converges
+    assert len(factorised) == len(distinct) < len(gc.shifts) + len(go.shifts)
+    # cycled user shifts keep their LUs: 3 shifts, any number of cycles, 3 factorisations
+    factorised.clear()
+    system = make("continuous", N=8)
+    g = lr.lowrank_gramian_factor(system, "c", shifts=[-20.0, -150.0, -900.0], maxiter=300)
+    assert len(factorised) == 3 and g.iterations > 3
