@@ -19,3 +19,12 @@ from ._norms import HinfNorm, hinf_norm, h2_norm
 from ._balanced import hankel_norm
 
 __all__ += ["HinfNorm", "hinf_norm", "h2_norm", "hankel_norm"]
+# issue 11 (i11): large sparse / descriptor systems, low-rank Gramians and balanced truncation
+from ._descriptor import SparseStateSpace, SingularDescriptorError
+from ._lowrank import LowRankGramian, lowrank_gramian_factor, lowrank_gramian_factors, ConvergenceError
+from ._lowrank_bt import (LowRankBalancedTruncationResult, lowrank_balanced_truncation,
+                          lowrank_hankel_singular_values, sampled_error)
+
+__all__ += ["SparseStateSpace", "SingularDescriptorError", "LowRankGramian", "lowrank_gramian_factor",
+            "lowrank_gramian_factors", "ConvergenceError", "LowRankBalancedTruncationResult",
+            "lowrank_balanced_truncation", "lowrank_hankel_singular_values", "sampled_error"]

@@ -189,6 +189,9 @@ def hankel_singular_values(system, *, horizon=None):
     The HSVs are the square roots of the eigenvalues of ``P Q`` but are never computed
     that way (squaring loses half the digits of the small ones).
     """
+    from ._lowrank_bt import is_sparse_system, lowrank_hankel_singular_values   # issue 11 (lazy: imports us)
+    if is_sparse_system(system) and horizon is None:
+        return lowrank_hankel_singular_values(system)
     return hankel_factors(system, horizon=horizon).hsv
 
 
@@ -388,6 +391,10 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
     gives the same transfer function in a well-conditioned, not balanced, basis. SPA (discrete) uses
     ``A_r = A11 + A12 (I - A22)^{-1} A21`` etc., continuous ``A11 - A12 A22^{-1} A21``.
     """
+    from ._lowrank_bt import is_sparse_system, balanced_truncation_sparse   # issue 11 (lazy: imports us)
+    if is_sparse_system(system):
+        return balanced_truncation_sparse(system, order, tol=tol, energy=energy, method=method, match=match,
+                                          unstable=unstable, alpha=alpha, horizon=horizon, factors=factors)
     system = as_statespace(system)
     batch = tuple(getattr(system, "batch_shape", ()))
     criterion = check_criterion(order=order, tol=tol, energy=energy, n=system.n, batch=batch)

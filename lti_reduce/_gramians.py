@@ -427,6 +427,9 @@ def gramian(system, kind="c", *, factor=False, horizon=None):
     Diagonal systems: the closed forms ``P_ij = (B B^H)_ij / (1 - l_i conj l_j)``
     (discrete) and ``-(B B^H)_ij / (l_i + conj l_j)`` (continuous), O(n^2 (m + p)).
     """
+    from ._lowrank_bt import is_sparse_system, gramian_sparse   # issue 11 (lazy: imports the core)
+    if is_sparse_system(system):
+        return gramian_sparse(system, _check_kind(kind), factor, horizon)
     system = as_statespace(system)
     kind = _check_kind(kind)
     horizon = _check_horizon(horizon, system.is_discrete)
