@@ -13,8 +13,8 @@ import numpy as np
 import scipy.linalg as sla
 
 from ._array import is_numpy, to_numpy, conj_t, device_of
-from ._errors import InvalidParameterError, LTIReduceError, UnstableSystemError
-from ._gramians import (SchurLyapunov, complex_schur, dense_factors, dense_gramians, diagonal_factors,
+from ._errors import InvalidParameterError, LTIReduceError, ShapeError, UnstableSystemError
+from ._gramians import (SchurLyapunov, check_scale, quasi_triangular_eigenvalues, complex_schur, dense_factors, dense_gramians, diagonal_factors,
                         diagonal_gramian, psd_factor, unstable_eigenvalues, _raise_unstable, _check_horizon)
 from ._order import select_order, error_bound, check_selection_args
 from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
@@ -116,6 +116,10 @@ def _svd_of_factors(xp, Lc, Lo, rank=None):
     ``n * eps * max(s_1, max_i ||Lo_i|| max_i ||Lc_i||)`` (or beyond the factors' rank) are
     exactly zero."""
     n = Lc.shape[-1]
+    if n == 0:      # a static gain: no states, no HSVs (LAPACK's SVD rejects empty input)
+        empty = xp.zeros(tuple(Lc.shape[:-2]) + (0, 0), dtype=Lc.dtype, device=device_of(Lc))
+        return HankelFactors(Lc, Lo, empty, xp.zeros(tuple(Lc.shape[:-2]) + (0,), dtype=xp.float64,
+                                                     device=device_of(Lc)), empty)
     U, s, Vh = xp.linalg.svd(conj_t(xp, Lo) @ Lc, full_matrices=False)
     # the level is set by the factors' size, not by s_1 alone: when the transfer function
     # is (numerically) zero, s_1 itself is rounding noise. max row norms bound ||L||_2
@@ -128,6 +132,68 @@ def _svd_of_factors(xp, Lc, Lo, rank=None):
         keep = keep & (xp.arange(n, device=device_of(s)) < rank[..., None])
     s = xp.where(keep, s, xp.zeros_like(s))
     return HankelFactors(Lc, Lo, U, s, Vh)
+
+
+# A residual above this (relative to the sizes of the terms) means the factors were not
+# computed for this system: correct factors leave O(n eps) (Hammarling's method is
+# backward stable), factors of another system O(1).
+_FACTORS_RTOL = 1e-6
+
+
+def _check_factors(system, factors, horizon):
+    """Raise unless ``factors`` (a HankelFactors) belongs to ``system`` (unbatched or a flat batch).
+
+    Cheap: shapes, then, on one fixed random probe vector x, the residuals of the Lyapunov
+    (Stein) equations ``A P + P A^H + B B^H = 0`` (``A P A^H - P + B B^H = 0``) for
+    ``P = Lc Lc^H`` and likewise for ``Q = Lo Lo^H``, and of ``Lo^H Lc = U diag(hsv) Vh``.
+    O(n^2) per system. The equations are not checked for finite-horizon factors.
+    """
+    if not isinstance(factors, HankelFactors):
+        raise InvalidParameterError(f"factors must be the HankelFactors that hankel_factors returned for this "
+                                    f"system, got {type(factors).__name__}")
+    n = system.n
+    batch = tuple(getattr(system, "batch_shape", ()))
+    expected = {"Lc": batch + (n, n), "Lo": batch + (n, n), "U": batch + (n, n), "hsv": batch + (n,),
+                "Vh": batch + (n, n)}
+    for name, shape in expected.items():
+        got = tuple(getattr(factors, name).shape)
+        if got != shape:
+            raise ShapeError(f"factors.{name} has shape {got} but this system (batch {batch}, n={n}) needs "
+                             f"{shape}: the factors were computed for another system")
+    flat = 1 if not batch else math.prod(batch)
+    Lc, Lo, U, hsv, Vh = (to_numpy(a).reshape((flat,) + tuple(a.shape[len(batch):]))
+                          for a in (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh))
+    if isinstance(system, DiagonalStateSpace):
+        lam = to_numpy(system.eigenvalues).reshape(flat, n)
+        A = lam[:, :, None] * np.eye(n)
+    else:
+        A = to_numpy(system.A)[None]
+    B = to_numpy(system.B).reshape(flat, n, -1)
+    C = to_numpy(system.C).reshape(flat, -1, n)
+    x = np.random.default_rng(0).standard_normal((n, 1))
+    norm = np.linalg.norm
+    for i in range(flat):
+        Ai = A[min(i, A.shape[0] - 1)]
+        checks = [(Lo[i].conj().T @ (Lc[i] @ x) - U[i] @ (hsv[i][:, None] * (Vh[i] @ x)),
+                   norm(Lo[i]) * norm(Lc[i]) * norm(x), "Lo^H Lc = U diag(hsv) Vh")]
+        if horizon is None:
+            for X, Y, L, what in ((Ai, B[i], Lc[i], "controllability"), (Ai.conj().T, C[i].conj().T, Lo[i],
+                                                                          "observability")):
+                LLx, LLXhx = L @ (L.conj().T @ x), L @ (L.conj().T @ (X.conj().T @ x))
+                if system.is_discrete:
+                    residual = X @ LLXhx - LLx + Y @ (Y.conj().T @ x)
+                    scale = (norm(X) ** 2 + 1) * norm(L) ** 2 + norm(Y) ** 2
+                else:
+                    residual = X @ LLx + LLXhx + Y @ (Y.conj().T @ x)
+                    scale = 2 * norm(X) * norm(L) ** 2 + norm(Y) ** 2
+                checks.append((residual, scale * norm(x), f"{what} Gramian equation"))
+        for residual, scale, what in checks:
+            if not norm(residual) <= _FACTORS_RTOL * scale:
+                where = f" (batch element {i})" if batch else ""
+                raise InvalidParameterError(
+                    f"factors do not belong to this system{where}: the {what} has relative residual "
+                    f"{norm(residual) / max(scale, 1e-300):.3g} > {_FACTORS_RTOL:g}; pass the HankelFactors "
+                    "that hankel_factors returned for this very system (and horizon)")
 
 
 def _check_stable(system, alpha=None):
@@ -155,6 +221,7 @@ def hankel_factors(system, *, horizon=None):
     """
     system = as_statespace(system)
     horizon = _check_horizon(horizon, system.is_discrete)
+    check_scale(system, "hankel_factors")
     if isinstance(system, DiagonalStateSpace):
         if horizon is None:
             _check_stable(system)
@@ -299,12 +366,23 @@ def _split_unstable(system, alpha):
     """
     A, B, C = system.A, system.B, system.C
     discrete = system.is_discrete
-    if np.iscomplexobj(A):
-        inside = (lambda z: abs(z) < alpha) if discrete else (lambda z: z.real < alpha)
-        T, Z, k = sla.schur(A, output="complex", sort=inside)
-    else:
-        inside = (lambda re, im: math.hypot(re, im) < alpha) if discrete else (lambda re, im: re < alpha)
-        T, Z, k = sla.schur(A, output="real", sort=inside)
+    # Which eigenvalues go to the stable part is decided once, on the unordered Schur form,
+    # and then the form is reordered (LAPACK trsen). schur(sort=...) would re-test the
+    # condition on the reordered eigenvalues, which rounding moves: an eigenvalue within
+    # rounding of alpha then fails with "Leading eigenvalues do not satisfy sort condition".
+    complex_ = np.iscomplexobj(A)
+    T, Z = sla.schur(A, output="complex" if complex_ else "real")
+    poles = np.diag(T) if complex_ else quasi_triangular_eigenvalues(T)
+    select = np.abs(poles) < alpha if discrete else poles.real < alpha
+    if not complex_:    # both eigenvalues of a 2x2 block go together (conjugates: same test)
+        pair = np.nonzero(np.diag(T, -1))[0]
+        select[pair + 1] = select[pair]
+    trsen, = sla.get_lapack_funcs(("trsen",), (T,))
+    out = trsen(select.astype(np.int32), T, Z, job="N")
+    T, Z, k, info = out[0], out[1], int(out[-4]), out[-1]
+    if info != 0:
+        raise UnstableSystemError(f"the eigenvalues of A could not be split at alpha={alpha:g} (LAPACK trsen "
+                                  f"info={info}): eigenvalues too close to each other across the boundary")
     T11, T12, T22 = T[:k, :k], T[:k, k:], T[k:, k:]
     trsyl, = sla.get_lapack_funcs(("trsyl",), (T11, T22, T12))
     X, scale, info = trsyl(T11, T22, -T12, isgn=-1)
@@ -413,6 +491,7 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
     check_selection_args(order, tol, energy)
     alpha = _check_options(method, match, unstable, alpha, system.is_discrete)
     horizon = _check_horizon(horizon, system.is_discrete)
+    check_scale(system, "balanced_truncation")
     if system.n == 0:
         raise InvalidParameterError("the system has no states (n = 0): there is nothing to reduce")
     batch = getattr(system, "batch_shape", ())
@@ -430,6 +509,7 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
                 _check_stable(flat, alpha)
             factors = _diagonal_factors(flat, horizon)
         else:
+            _check_factors(system, factors, horizon)
             factors = _flatten_factors(system._xp, factors, len(batch))
         return tuple(_finish(flat[i], _element(factors, i), orders[i], tol, energy, method, match, horizon)
                      for i in range(count))
@@ -445,6 +525,8 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
             if unstable == "error":
                 _raise_unstable(outside, system.is_discrete, alpha=alpha)
             return _reduce_with_unstable_part(system, alpha, orders[0], tol, energy, method, match)
+    if factors is not None:
+        _check_factors(system, factors, horizon)
     if isinstance(system, DiagonalStateSpace):
         if factors is None:
             factors = _diagonal_factors(system, horizon)

@@ -57,6 +57,23 @@ def unstable_eigenvalues(eigenvalues, discrete, alpha=None):
     return eigenvalues[bad]
 
 
+# Outside this range of max |A_ij| the eigenvalue and Schur routines (scipy's rsf2csf,
+# eigvals) return HSVs and norms wrong by O(1) (issue 8 item 2: from 1e138 and 1e-140 on);
+# 1e120 keeps a margin of 1e18 below the first failure measured.
+SCALE_LIMIT = 1e120
+
+
+def check_scale(system, caller):
+    """Raise :class:`InvalidParameterError` if A's entries are too large or too small to compute with."""
+    lam = system.eigenvalues if isinstance(system, DiagonalStateSpace) else system.A
+    size = float(np.max(np.abs(to_numpy(lam)), initial=0.0))
+    if size > SCALE_LIMIT or 0 < size < 1 / SCALE_LIMIT:
+        raise InvalidParameterError(
+            f"{caller}: A has entries of size {size:.3g}, outside the range [{1 / SCALE_LIMIT:g}, {SCALE_LIMIT:g}] "
+            "where the eigenvalue computations are reliable; rescale time first (continuous time: "
+            "hsv(A / a, B, C) = a * hsv(A, B, C) and ||G(A / a)||_inf = a * ||G(A)||_inf)")
+
+
 def _raise_unstable(bad, discrete, what="the system", alpha=None):
     if alpha is None:
         alpha = 1.0 if discrete else 0.0
@@ -169,7 +186,7 @@ class SchurLyapunov:
             self.T, self.Z = sla.schur(A, output="real")
         else:
             self.T, self.Z = sla.schur(A.astype(np.complex128), output="complex")
-        self.eigenvalues = _quasi_triangular_eigenvalues(self.T)
+        self.eigenvalues = quasi_triangular_eigenvalues(self.T)
 
     def solve(self, rhs, kind):
         """Solve the Lyapunov/Stein equation of ``kind`` with ``rhs`` (= B B^H or C^H C) in the original basis."""
@@ -263,7 +280,7 @@ def _stein_small(S, R, W):
     return X
 
 
-def _quasi_triangular_eigenvalues(T):
+def quasi_triangular_eigenvalues(T):
     """Eigenvalues of a (quasi-)upper-triangular Schur factor, read off its 1x1 and 2x2 blocks."""
     n = T.shape[0]
     if np.iscomplexobj(T):
@@ -312,6 +329,8 @@ def dense_factors(system, kinds=("c", "o"), schur=None):
     """
     A = system.A
     real = not np.iscomplexobj(A)
+    if A.shape[0] == 0:
+        return [np.zeros((0, 0), dtype=A.dtype) for _ in kinds]
     T, Z = complex_schur(A) if schur is None else schur
     bad = unstable_eigenvalues(np.diag(T), system.is_discrete)
     if len(bad):
@@ -429,6 +448,7 @@ def gramian(system, kind="c", *, factor=False, horizon=None):
     """
     system = as_statespace(system)
     kind = _check_kind(kind)
+    check_scale(system, "gramian")
     horizon = _check_horizon(horizon, system.is_discrete)
     if isinstance(system, DiagonalStateSpace):
         if horizon is None:
@@ -441,6 +461,9 @@ def gramian(system, kind="c", *, factor=False, horizon=None):
         P = diagonal_gramian(system, kind, horizon)
         return psd_factor(xp, P)[0] if factor else P
     xp = system._xp
+    if system.n == 0:   # a static gain: the Gramian of no states (LAPACK's Schur rejects empty input)
+        return xp.zeros((0, 0), dtype=system.B.dtype if system.is_complex else xp.float64,
+                        device=device_of(system.B))
     dense = system.to_numpy()
     if factor and horizon is None:
         P, = dense_factors(dense, kinds=(kind,))

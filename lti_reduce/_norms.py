@@ -26,6 +26,7 @@ import scipy.linalg as sla
 from ._array import to_numpy
 from ._errors import InvalidParameterError, LTIReduceError, ShapeError, UnstableSystemError
 from ._statespace import DiagonalStateSpace, as_statespace
+from ._gramians import check_scale
 
 __all__ = ["HinfNorm", "hinf_norm", "h2_norm"]
 
@@ -78,6 +79,7 @@ class _Realization:
 
     def __init__(self, system):
         system = as_statespace(system, "system")
+        check_scale(system, "the norm")
         if isinstance(system, DiagonalStateSpace):
             if system.batch_shape:
                 raise ShapeError(f"system must be a single system; this DiagonalStateSpace has batch shape "

@@ -23,7 +23,7 @@ __all__ = ["StateSpace", "DiagonalStateSpace", "as_statespace"]
 
 
 def _check_dt(dt):
-    if dt is True:
+    if isinstance(dt, (bool, np.bool_)) and dt:     # numpy's True_ is not ``True``
         return True
     if isinstance(dt, (bool, np.bool_)) and not dt:
         return 0.0
