@@ -108,6 +108,8 @@ def mp_gain(parts, frequency, discrete, dps=30):
     """sigma_max(sum_k sign_k G_k) at one frequency; each ``G_k = (A, B, C, D)`` of ``parts``
     (a list of ``(sign, (A, B, C, D))``) is evaluated in ``dps``-digit arithmetic and rounded
     once (an absolute error of eps ||G_k||, far below the errors this adjudicates)."""
+    if not np.isfinite(frequency):       # AB13DD reports a peak at infinite frequency: G(inf) = D
+        return float(np.linalg.norm(sum(sign * np.asarray(system[3]) for sign, system in parts), 2))
     with mpmath.workdps(dps):
         total = sum(sign * _mp_response(*system, frequency, discrete) for sign, system in parts)
     return float(np.linalg.norm(total, 2))

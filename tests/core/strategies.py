@@ -143,12 +143,12 @@ def lightly_damped_nonnormal(seed, n=32, m=2, p=4, coupling=0.8):
     return lr.StateSpace(Q @ T @ Q.conj().T, B, C, dt=0.0)
 
 
-def fast_decay_diagonal(seed):
-    """Complex discrete DiagonalStateSpace, n in [10, 40], m = 1, p in {1, 2}, eigenvalues
+def fast_decay_diagonal(seed, n_max=40):
+    """Complex discrete DiagonalStateSpace, n in [10, n_max], m = 1, p in {1, 2}, eigenvalues
     of modulus <= 0.95 in a narrow sector (or a wide one): its HSVs fall to the numerical
     rank well before n, the class of issue 8 item 1's discrete diagonal violations."""
     rng = np.random.default_rng(seed)
-    n, p = int(rng.integers(10, 41)), int(rng.integers(1, 3))
+    n, p = int(rng.integers(min(10, n_max), n_max + 1)), int(rng.integers(1, 3))
     radius, angle = rng.uniform(0.0, 0.95, n), rng.uniform(-0.3, 0.3, n) * rng.integers(0, 2)
     B = rng.standard_normal((n, 1)) + 1j * rng.standard_normal((n, 1))
     C = rng.standard_normal((p, n)) + 1j * rng.standard_normal((p, n))

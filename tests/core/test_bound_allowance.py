@@ -14,10 +14,13 @@ import math
 import numpy as np
 import pytest
 
+from hypothesis import given, strategies as st
+
 import lti_reduce as lr
 
 from .oracle import true_error
-from .strategies import fast_decay_diagonal, lightly_damped_nonnormal
+from .strategies import (COUNTS, admissible_orders, check_finite, dense_matrices, fast_decay_diagonal,
+                         lightly_damped_nonnormal, record_bound, systems)
 
 pytest.importorskip("slycot")
 
@@ -64,3 +67,45 @@ def test_allowance_is_needed_near_the_numerical_rank():
     error, _ = true_error(system, result.system)
     assert error > 2 * result.error_bound
     assert error <= result.error_bound + result.rounding_allowance
+
+
+# --------------------------------------------------------------------------------------
+# property: every class, every method, against the independent oracle
+# --------------------------------------------------------------------------------------
+@st.composite
+def bound_cases(draw):
+    """(system, label): the generic strategy's systems (real/complex, continuous/discrete,
+    dense/diagonal), small complex lightly damped non-normal dense ones, and fast-decaying
+    discrete diagonal ones whose orders are drawn near the numerical rank."""
+    kind = draw(st.sampled_from(["generic", "generic", "nonnormal", "near_rank"]), label="class")
+    if kind == "generic":
+        return draw(systems()), kind
+    seed = draw(st.integers(0, 2 ** 32 - 1), label="seed")
+    COUNTS["systems"] += 1
+    if kind == "nonnormal":
+        n = draw(st.integers(3, 12), label="n")
+        coupling = draw(st.sampled_from([0.2, 0.5, 0.8, 1.0]), label="coupling")
+        return lightly_damped_nonnormal(seed, n=n, m=2, p=draw(st.integers(1, 4), label="p"),
+                                        coupling=coupling), kind
+    return fast_decay_diagonal(seed, n_max=16), kind
+
+
+@given(bound_cases(), st.data(), st.sampled_from([("sr", "truncate"), ("bfsr", "truncate"), ("sr", "dc"),
+                                                  ("bfsr", "dc")]))
+def test_error_within_bound_plus_allowance(case, data, option):
+    """||G - G_r||_inf <= error_bound + rounding_allowance with the oracle's true error; no NaN."""
+    system, kind = case
+    method, match = option
+    s = np.asarray(lr.hankel_singular_values(system))
+    check_finite(s)
+    orders = admissible_orders(s)
+    if kind == "near_rank":
+        orders = orders[-3:]
+    r = data.draw(st.sampled_from(orders), label="order")
+    result = lr.balanced_truncation(system, r, method=method, match=match)
+    check_finite(*dense_matrices(result.system), np.array([result.error_bound, result.rounding_allowance]))
+    error, how = true_error(system, result.system)
+    check_finite(np.array(error))
+    total = result.error_bound + result.rounding_allowance
+    record_bound(error <= total, f"{kind} {method}/{match} r={r}: ||G - G_r|| = {error!r} ({how}) > "
+                                 f"bound {result.error_bound!r} + allowance {result.rounding_allowance!r}")
