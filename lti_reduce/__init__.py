@@ -3,17 +3,18 @@
 from ._errors import *  # noqa: F401,F403
 from ._errors import __all__ as _errors_all
 from ._statespace import StateSpace, DiagonalStateSpace
-
-__version__ = "0.1.0"
-__all__ = list(_errors_all) + ["StateSpace", "DiagonalStateSpace"]
 from ._gramians import gramian, gram
 from ._order import select_order, error_bound
 from ._balanced import (BalancedTruncationResult, HankelFactors, hankel_factors, hankel_singular_values,
-                        hsvd, balanced_truncation, balred)
+                        hsvd, balanced_truncation, balred, rounding_allowance)
+from ._norms import HinfNorm, hinf_norm, h2_norm, hankel_norm
 
-__all__ += ["gramian", "gram", "select_order", "error_bound", "BalancedTruncationResult", "HankelFactors",
-            "hankel_factors", "hankel_singular_values", "hsvd", "balanced_truncation", "balred"]
-from ._norms import HinfNorm, hinf_norm, h2_norm
-from ._balanced import hankel_norm
-
-__all__ += ["HinfNorm", "hinf_norm", "h2_norm", "hankel_norm"]
+__version__ = "0.1.0"
+__all__ = list(_errors_all) + [
+    "StateSpace", "DiagonalStateSpace",
+    "gramian", "gram",
+    "select_order", "error_bound",
+    "BalancedTruncationResult", "HankelFactors", "hankel_factors", "hankel_singular_values", "hsvd",
+    "balanced_truncation", "balred", "rounding_allowance",
+    "HinfNorm", "hinf_norm", "h2_norm", "hankel_norm",
+]

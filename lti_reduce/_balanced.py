@@ -14,13 +14,14 @@ import scipy.linalg as sla
 
 from ._array import is_numpy, to_numpy, conj_t, device_of
 from ._errors import InvalidParameterError, LTIReduceError, ShapeError, UnstableSystemError
-from ._gramians import (SchurLyapunov, check_scale, quasi_triangular_eigenvalues, complex_schur, dense_factors, dense_gramians, diagonal_factors,
-                        diagonal_gramian, psd_factor, unstable_eigenvalues, _raise_unstable, _check_horizon)
+from ._gramians import (SchurLyapunov, check_horizon, check_scale, complex_schur, dense_factors, dense_gramians,
+                        diagonal_factors, diagonal_gramian, psd_factor, quasi_triangular_eigenvalues, raise_unstable)
+from ._statespace import unstable_eigenvalues
 from ._order import select_order, error_bound, check_selection_args
 from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
 
-__all__ = ["BalancedTruncationResult", "HankelFactors", "hankel_factors", "hankel_singular_values", "hsvd", "hankel_norm",
-           "balanced_truncation", "balred"]
+__all__ = ["BalancedTruncationResult", "HankelFactors", "hankel_factors", "hankel_singular_values", "hsvd",
+           "balanced_truncation", "balred", "rounding_allowance"]
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -200,7 +201,7 @@ def _check_stable(system, alpha=None):
     lam = to_numpy(system.eigenvalues).ravel() if isinstance(system, DiagonalStateSpace) else system.poles()
     bad = unstable_eigenvalues(lam, system.is_discrete, alpha)
     if len(bad):
-        _raise_unstable(bad, system.is_discrete, alpha=alpha)
+        raise_unstable(bad, system.is_discrete, alpha=alpha)
 
 
 def hankel_factors(system, *, horizon=None):
@@ -220,7 +221,7 @@ def hankel_factors(system, *, horizon=None):
         Batched like the system.
     """
     system = as_statespace(system)
-    horizon = _check_horizon(horizon, system.is_discrete)
+    horizon = check_horizon(horizon, system.is_discrete)
     check_scale(system, "hankel_factors")
     if isinstance(system, DiagonalStateSpace):
         if horizon is None:
@@ -262,20 +263,6 @@ def hankel_singular_values(system, *, horizon=None):
 
 
 hsvd = hankel_singular_values
-
-
-def hankel_norm(system):
-    """Hankel norm ``||G||_H = s_1``, the largest Hankel singular value (a float).
-
-    Parameters
-    ----------
-    system : StateSpace or unbatched DiagonalStateSpace
-        Stable, continuous or discrete.
-    """
-    hsv = to_numpy(hankel_singular_values(system))
-    if hsv.ndim != 1:
-        raise InvalidParameterError(f"hankel_norm needs a single system; got a batch of shape {hsv.shape[:-1]}")
-    return float(hsv[0]) if hsv.size else 0.0
 
 
 # --------------------------------------------------------------------------------------
@@ -490,7 +477,7 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
     system = as_statespace(system)
     check_selection_args(order, tol, energy)
     alpha = _check_options(method, match, unstable, alpha, system.is_discrete)
-    horizon = _check_horizon(horizon, system.is_discrete)
+    horizon = check_horizon(horizon, system.is_discrete)
     check_scale(system, "balanced_truncation")
     if system.n == 0:
         raise InvalidParameterError("the system has no states (n = 0): there is nothing to reduce")
@@ -523,7 +510,7 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
         outside = unstable_eigenvalues(poles, system.is_discrete, alpha)
         if len(outside):
             if unstable == "error":
-                _raise_unstable(outside, system.is_discrete, alpha=alpha)
+                raise_unstable(outside, system.is_discrete, alpha=alpha)
             return _reduce_with_unstable_part(system, alpha, orders[0], tol, energy, method, match)
     if factors is not None:
         _check_factors(system, factors, horizon)

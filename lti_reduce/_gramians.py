@@ -19,7 +19,7 @@ import scipy.linalg as sla
 from ._array import is_numpy, to_numpy, conj_t, device_of
 from ._errors import InvalidParameterError, UnstableSystemError, NonFiniteError
 from ._hammarling import triangular_factor, diagonal_factor
-from ._statespace import DiagonalStateSpace, as_statespace
+from ._statespace import DiagonalStateSpace, as_statespace, unstable_eigenvalues
 
 __all__ = ["gramian", "gram"]
 
@@ -33,7 +33,7 @@ def _check_kind(kind):
     return kind
 
 
-def _check_horizon(horizon, discrete):
+def check_horizon(horizon, discrete):
     if horizon is None:
         return None
     if isinstance(horizon, bool) or not isinstance(horizon, numbers.Real) or not np.isfinite(horizon) \
@@ -45,16 +45,6 @@ def _check_horizon(horizon, discrete):
                                         f"integer, got {horizon!r}")
         return int(horizon)
     return float(horizon)
-
-
-def unstable_eigenvalues(eigenvalues, discrete, alpha=None):
-    """Eigenvalues outside the region ``Re < alpha`` (continuous) or ``|.| < alpha`` (discrete)."""
-    eigenvalues = np.asarray(eigenvalues)
-    if discrete:
-        bad = np.abs(eigenvalues) >= (1.0 if alpha is None else alpha)
-    else:
-        bad = eigenvalues.real >= (0.0 if alpha is None else alpha)
-    return eigenvalues[bad]
 
 
 # Outside this range of max |A_ij| the eigenvalue and Schur routines (scipy's rsf2csf,
@@ -74,13 +64,13 @@ def check_scale(system, caller):
             "hsv(A / a, B, C) = a * hsv(A, B, C) and ||G(A / a)||_inf = a * ||G(A)||_inf)")
 
 
-def _raise_unstable(bad, discrete, what="the system", alpha=None):
+def raise_unstable(bad, discrete, what="the system", alpha=None):
     if alpha is None:
         alpha = 1.0 if discrete else 0.0
     region = f"|z| < {alpha:g}" if discrete else f"Re(s) < {alpha:g}"
     shown = ", ".join(f"{complex(v):.6g}" for v in bad[:8]) + (" ..." if len(bad) > 8 else "")
     raise UnstableSystemError(
-        f"{what} has {len(bad)} eigenvalue(s) outside the stability region {region}: {shown}. "
+        f"{what} has {len(bad)} eigenvalue(s) outside the stability region {region} (unstable poles): {shown}. "
         "Gramians and balanced truncation need a stable system; pass unstable='keep' to "
         "balanced_truncation to keep the unstable part unreduced, or a finite horizon.")
 
@@ -334,7 +324,7 @@ def dense_factors(system, kinds=("c", "o"), schur=None):
     T, Z = complex_schur(A) if schur is None else schur
     bad = unstable_eigenvalues(np.diag(T), system.is_discrete)
     if len(bad):
-        _raise_unstable(bad, system.is_discrete)
+        raise_unstable(bad, system.is_discrete)
     out = []
     for kind in kinds:
         if kind == "c":
@@ -375,7 +365,7 @@ def dense_gramians(system, kinds=("c", "o"), horizon=None, schur=None, noise=Non
     lam = schur.eigenvalues
     bad = unstable_eigenvalues(lam, discrete)
     if len(bad) and horizon is None:
-        _raise_unstable(bad, discrete)
+        raise_unstable(bad, discrete)
     if len(bad):
         # finite horizon, unstable A: the difference formula needs the Lyapunov/Stein
         # equation to be uniquely solvable (no l_i conj(l_j) = 1, resp. l_i + conj(l_j) = 0)
@@ -449,12 +439,12 @@ def gramian(system, kind="c", *, factor=False, horizon=None):
     system = as_statespace(system)
     kind = _check_kind(kind)
     check_scale(system, "gramian")
-    horizon = _check_horizon(horizon, system.is_discrete)
+    horizon = check_horizon(horizon, system.is_discrete)
     if isinstance(system, DiagonalStateSpace):
         if horizon is None:
             bad = unstable_eigenvalues(to_numpy(system.eigenvalues).ravel(), system.is_discrete)
             if len(bad):
-                _raise_unstable(bad, system.is_discrete)
+                raise_unstable(bad, system.is_discrete)
         xp = system._xp
         if factor and horizon is None:
             return diagonal_factors(system)[0 if kind == "c" else 1]
