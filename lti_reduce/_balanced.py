@@ -51,7 +51,7 @@ class BalancedTruncationResult:
     rounding_allowance : float or None
         What floating-point arithmetic may add to ``error_bound`` for the returned
         matrices: ``||G - G_r||_inf <= error_bound + rounding_allowance`` is the promise
-        (see :ref:`guarantees` and :func:`balanced_truncation`, Notes); ``inf`` when the
+        (docs page "What is guaranteed"; :func:`rounding_allowance`); ``inf`` when the
         returned reduced system is not stable to working precision; None with
         ``error_bound``.
     """
@@ -597,7 +597,7 @@ _SENSITIVITY_RTOL = 1e-3
 def rounding_allowance(system, factors, r, match):
     """Rounding allowance on top of ``error_bound`` for one reduced system (a float).
 
-    ``eps [2 n (n - r) ||Lc|| ||Lo|| + n ||W_b|| ||V_b|| (h_y ||A|| h_x + h_y ||B|| + ||C|| h_x)]``
+    ``eps [4 n (n - r) ||Lc|| ||Lo|| + n ||W_b|| ||V_b|| (h_y ||A|| h_x + h_y ||B|| + ||C|| h_x)]``
     (2-norms; ``A`` of a diagonal system is its largest eigenvalue modulus). ``W_b``,
     ``V_b`` are the square-root (balancing) projections of order r, and ``h_x``, ``h_y``
     the H-infinity norms of the balanced reduced system's input-to-state map
@@ -617,7 +617,9 @@ def rounding_allowance(system, factors, r, match):
     """
     n = system.n
     norm_Lc, norm_Lo = (float(np.linalg.norm(to_numpy(L), 2)) if n else 0.0 for L in (factors.Lc, factors.Lo))
-    hsv_term = 2 * n * (n - r) * norm_Lc * norm_Lo
+    # 2 (n - r) truncated HSVs, each off by up to n eps ||Lc|| ||Lo||; the factor 2 more covers the
+    # rounding of the bound's own sum (a first-order system at r = 0 has error = bound exactly)
+    hsv_term = 4 * n * (n - r) * norm_Lc * norm_Lo
     if r == 0:
         return float(_EPS * hsv_term)
     (A_b, B_b, C_b, D_b), V_b, W_b = _reduce_one(system, factors, r, "sr", match)

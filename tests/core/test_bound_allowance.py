@@ -106,6 +106,7 @@ def test_error_within_bound_plus_allowance(case, data, option):
     check_finite(*dense_matrices(result.system), np.array([result.error_bound, result.rounding_allowance]))
     error, how = true_error(system, result.system)
     check_finite(np.array(error))
-    total = result.error_bound + result.rounding_allowance
+    # the oracle's own rounding: its gains are accurate to a few ulps of the error itself
+    total = result.error_bound + result.rounding_allowance + 8 * np.finfo(float).eps * error
     record_bound(error <= total, f"{kind} {method}/{match} r={r}: ||G - G_r|| = {error!r} ({how}) > "
                                  f"bound {result.error_bound!r} + allowance {result.rounding_allowance!r}")
