@@ -597,7 +597,7 @@ _SENSITIVITY_RTOL = 1e-3
 def rounding_allowance(system, factors, r, match):
     """Rounding allowance on top of ``error_bound`` for one reduced system (a float).
 
-    ``eps [4 n (n - r) ||Lc|| ||Lo|| + n ||W_b|| ||V_b|| (h_y ||A|| h_x + h_y ||B|| + ||C|| h_x)]``
+    ``eps [4 n (n - r) ||Lc|| ||Lo|| + 4 n ||W_b|| ||V_b|| (h_y ||A|| h_x + h_y ||B|| + ||C|| h_x)]``
     (2-norms; ``A`` of a diagonal system is its largest eigenvalue modulus). ``W_b``,
     ``V_b`` are the square-root (balancing) projections of order r, and ``h_x``, ``h_y``
     the H-infinity norms of the balanced reduced system's input-to-state map
@@ -632,7 +632,9 @@ def rounding_allowance(system, factors, r, match):
         norm_A = float(np.linalg.norm(to_numpy(system.A), 2))
     norm_B, norm_C = (float(np.linalg.norm(to_numpy(X), 2)) for X in (system.B, system.C))
     norm_W, norm_V = (float(np.linalg.norm(to_numpy(X), 2)) for X in (W_b, V_b))
-    projection = n * norm_W * norm_V * (h_y * norm_A * h_x + h_y * norm_B + norm_C * h_x)
+    # 4 n: n-term inner products, complex arithmetic (a factor up to 2 sqrt 2 per operation), and
+    # W^H V = I only to rounding (the projection itself is rounded, not just the products)
+    projection = 4 * n * norm_W * norm_V * (h_y * norm_A * h_x + h_y * norm_B + norm_C * h_x)
     return float(_EPS * (hsv_term + projection))
 
 

@@ -31,7 +31,7 @@ with warnings.catch_warnings():
 import lti_reduce as lr
 from lti_reduce._array import to_numpy
 
-COUNTS = {"systems": 0, "bound_violations": 0, "nonfinite": 0}
+COUNTS = {"systems": 0, "bound_violations": 0, "nonfinite": 0, "bound_checks": 0, "worst_bound_ratio": 0.0}
 
 N_MAX = 8
 CONTINUOUS_MARGIN = 0.05     # Re(l) <= -CONTINUOUS_MARGIN

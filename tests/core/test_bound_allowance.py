@@ -108,5 +108,9 @@ def test_error_within_bound_plus_allowance(case, data, option):
     check_finite(np.array(error))
     # the oracle's own rounding: its gains are accurate to a few ulps of the error itself
     total = result.error_bound + result.rounding_allowance + 8 * np.finfo(float).eps * error
+    COUNTS["bound_checks"] += 1
+    if error > 0:
+        COUNTS["worst_bound_ratio"] = max(COUNTS["worst_bound_ratio"],
+                                          error / (result.error_bound + result.rounding_allowance))
     record_bound(error <= total, f"{kind} {method}/{match} r={r}: ||G - G_r|| = {error!r} ({how}) > "
                                  f"bound {result.error_bound!r} + allowance {result.rounding_allowance!r}")
