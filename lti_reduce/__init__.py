@@ -3,28 +3,28 @@
 from ._errors import *  # noqa: F401,F403
 from ._errors import __all__ as _errors_all
 from ._statespace import StateSpace, DiagonalStateSpace
-
-__version__ = "0.1.0"
-__all__ = list(_errors_all) + ["StateSpace", "DiagonalStateSpace"]
 from ._gramians import gramian, gram
-from ._order import select_order, error_bound
-from ._order import check_criterion, check_order, choose_order, Criterion, OrderChoice, CriterionTypeError
+from ._order import (select_order, error_bound, check_criterion, check_order, choose_order, Criterion, OrderChoice,
+                     CriterionTypeError)
 from ._balanced import (BalancedTruncationResult, HankelFactors, hankel_factors, hankel_singular_values,
-                        hsvd, balanced_truncation, balred)
-
-__all__ += ["gramian", "gram", "select_order", "error_bound", "BalancedTruncationResult", "HankelFactors",
-            "hankel_factors", "hankel_singular_values", "hsvd", "balanced_truncation", "balred"]
-__all__ += ["check_criterion", "check_order", "choose_order", "Criterion", "OrderChoice", "CriterionTypeError"]
-from ._norms import HinfNorm, hinf_norm, h2_norm
-from ._balanced import hankel_norm
-
-__all__ += ["HinfNorm", "hinf_norm", "h2_norm", "hankel_norm"]
-# issue 11 (i11): large sparse / descriptor systems, low-rank Gramians and balanced truncation
+                        hsvd, balanced_truncation, balred, rounding_allowance)
+from ._norms import HinfNorm, hinf_norm, h2_norm, hankel_norm
 from ._descriptor import SparseStateSpace, SingularDescriptorError
 from ._lowrank import LowRankGramian, lowrank_gramian_factor, lowrank_gramian_factors, ConvergenceError
 from ._lowrank_bt import (LowRankBalancedTruncationResult, lowrank_balanced_truncation,
                           lowrank_hankel_singular_values, sampled_error)
 
-__all__ += ["SparseStateSpace", "SingularDescriptorError", "LowRankGramian", "lowrank_gramian_factor",
-            "lowrank_gramian_factors", "ConvergenceError", "LowRankBalancedTruncationResult",
-            "lowrank_balanced_truncation", "lowrank_hankel_singular_values", "sampled_error"]
+__version__ = "0.1.0"
+__all__ = list(_errors_all) + [
+    "StateSpace", "DiagonalStateSpace",
+    "gramian", "gram",
+    "select_order", "error_bound", "check_criterion", "check_order", "choose_order", "Criterion", "OrderChoice",
+    "CriterionTypeError",
+    "BalancedTruncationResult", "HankelFactors", "hankel_factors", "hankel_singular_values", "hsvd",
+    "balanced_truncation", "balred", "rounding_allowance",
+    "HinfNorm", "hinf_norm", "h2_norm", "hankel_norm",
+    # large sparse and descriptor systems: low-rank Gramian factors and balanced truncation
+    "SparseStateSpace", "SingularDescriptorError", "LowRankGramian", "lowrank_gramian_factor",
+    "lowrank_gramian_factors", "ConvergenceError", "LowRankBalancedTruncationResult", "lowrank_balanced_truncation",
+    "lowrank_hankel_singular_values", "sampled_error",
+]

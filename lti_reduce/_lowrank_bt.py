@@ -7,6 +7,7 @@ method runs on the small matrix ``Zo^H E Zc = U S V^H``: ``W = Zo U_r S_r^{-1/2}
 """
 
 from dataclasses import dataclass
+import dataclasses
 import numbers
 
 import numpy as np
@@ -16,7 +17,7 @@ from ._balanced import BalancedTruncationResult
 from ._descriptor import SparseStateSpace, MatrixLU, STANDARD_FORM_CONDITION
 from ._errors import InvalidParameterError
 from ._lowrank import LowRankGramian, lowrank_gramian_factor, lowrank_gramian_factors
-from ._order import select_order, error_bound, check_selection_args
+from ._order import select_order, error_bound, check_criterion
 from ._statespace import StateSpace
 
 __all__ = ["LowRankBalancedTruncationResult", "lowrank_balanced_truncation", "lowrank_hankel_singular_values",
@@ -213,7 +214,7 @@ def lowrank_balanced_truncation(system, order=None, *, tol=None, energy=None, me
     """
     if not isinstance(system, SparseStateSpace):
         raise InvalidParameterError(f"system must be a SparseStateSpace, got {type(system).__name__}")
-    check_selection_args(order, tol, energy)
+    check_criterion(order=order, tol=tol, energy=energy, n=system.n)
     if method not in ("sr", "bfsr"):
         raise InvalidParameterError(f"method must be 'sr' or 'bfsr', got {method!r}")
     if match != "truncate":
@@ -277,8 +278,7 @@ def balanced_truncation_sparse(system, order=None, *, tol=None, energy=None, met
             res = balanced_truncation(standard, order, tol=tol, energy=energy, method=method, match=match,
                                       factors=factors, **options)
             W = lu.solve(res.W, adjoint=True)
-            return BalancedTruncationResult(res.system, res.hsv, res.order, res.error_bound, res.V, W,
-                                            res.method, res.match)
+            return dataclasses.replace(res, W=W)
     if unstable != "error" or alpha is not None or horizon is not None:
         raise InvalidParameterError(f"unstable={unstable!r}, alpha={alpha!r}, horizon={horizon!r}: the low-rank "
                                     "path (sparse A, n > 3000, or an ill-conditioned E) supports only "
