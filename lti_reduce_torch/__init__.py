@@ -14,9 +14,17 @@ from .optim import rebind_optimizer_, RebindSummary
 from .schedule import Compressor, CompressorWarning
 from .checkpoint import load_reduced_state_dict_, ReducedLoadResult, save_checkpoint, load_checkpoint
 
+# i8torch (issue 8 items 8-13): reliability errors, warnings and optimizer policies
+from ._modes import InferenceModeError
+from .optim import UnsupportedOptimizerError, register_optimizer_policy, optimizer_rebind_policy
+from .schedule import CompressorLogWarning
+from .checkpoint import CheckpointError, CheckpointWarning
+
 __all__ = ["SSMAdapter", "register_adapter", "unregister_adapter", "get_adapter", "registered_layer_types",
            "UnsupportedLayerError", "ReductionRefusedError", "LRUAdapter", "S5Adapter", "S4DAdapter",
            "DenseLTIAdapter", "LRU", "S5", "S4D", "DenseLTI", "reduce_", "ReductionReport", "LayerReduction",
            "reducible_layers", "state_sizes", "rebind_optimizer_", "RebindSummary", "Compressor",
            "CompressorWarning", "load_reduced_state_dict_", "ReducedLoadResult", "save_checkpoint",
            "load_checkpoint"]
+__all__ += ["InferenceModeError", "UnsupportedOptimizerError", "register_optimizer_policy", "optimizer_rebind_policy",
+            "CompressorLogWarning", "CheckpointError", "CheckpointWarning"]

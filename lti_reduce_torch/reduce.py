@@ -28,6 +28,7 @@ from torch import nn
 from lti_reduce import DiagonalStateSpace, StateSpace, InvalidParameterError, OrderAdjustedWarning
 from ._registry import get_adapter, is_supported, registered_layer_types, ReductionRefusedError
 from .optim import _plan_rebind
+from ._modes import refuse_inference_mode
 
 __all__ = ["reduce_", "ReductionReport", "LayerReduction", "reducible_layers", "state_sizes"]
 
@@ -659,6 +660,7 @@ def reduce_(model, *, order=None, energy=None, tol=None, horizon=None, optimizer
       Call this between ``optimizer.step()`` and the next forward pass: the new
       parameters carry no ``.grad``.
     """
+    refuse_inference_mode("reduce_")
     t_start = time.perf_counter()
     kind, value = _check_criterion(order, energy, tol)
     min_ratio = _check_options(select, generator, min_ratio, horizon)
