@@ -26,8 +26,9 @@ That is only valid for optimizers whose state is one lazily created dict per par
 ``'reset'``
     LBFGS: its history (``d``, ``old_dirs``, ``prev_flat_grad``, ...) is a set of flat
     vectors over *all* parameters, stored under the first parameter. When any of its
-    parameters is replaced, the whole history is cleared and the next step starts a new
-    quasi-Newton history (a steepest-descent first step, as after construction).
+    parameters is replaced, the whole history is cleared (and its cached total parameter
+    count) and the next step starts a new quasi-Newton history (a steepest-descent first
+    step, as after construction).
 ``None``
     Any other class (third-party optimizers, ``ZeroRedundancyOptimizer``, your own):
     the library cannot know where it keeps state, so a rebind that would replace one of
@@ -195,6 +196,7 @@ class _RebindPlan:
         self.slots = []        # (group, index, old, new)
         self.new_states = {}   # new -> state dict (mapped) ; absent -> dropped
         self.old_states = {}   # old -> state dict as it was (for revert)
+        self.caches = {}       # optimizer attributes derived from the parameters' shapes
         mapped = dropped = 0
         live = set()
         for group in optimizer.param_groups:
@@ -227,6 +229,7 @@ class _RebindPlan:
                 self.old_states = dict(optimizer.state)
                 self.new_states = {}
                 mapped, dropped = 0, len(self.slots)
+                self.caches = _lbfgs_caches(optimizer)
         self.summary = RebindSummary(replaced=len(self.slots), mapped=mapped, dropped=dropped)
 
     def commit(self):
@@ -236,6 +239,8 @@ class _RebindPlan:
         for old in self.old_states:
             state.pop(old, None)
         state.update(self.new_states)
+        for attr in self.caches:
+            setattr(self.optimizer, attr, None)
 
     def revert(self):
         state = self.optimizer.state
@@ -244,6 +249,15 @@ class _RebindPlan:
         for new in self.new_states:
             state.pop(new, None)
         state.update(self.old_states)
+        for attr, value in self.caches.items():
+            setattr(self.optimizer, attr, value)
+
+
+def _lbfgs_caches(optimizer):
+    """LBFGS caches its total parameter count (``_numel_cache``, torch 2.x; None = recompute)."""
+    if isinstance(optimizer, torch.optim.LBFGS) and hasattr(optimizer, "_numel_cache"):
+        return {"_numel_cache": optimizer._numel_cache}
+    return {}
 
 
 def _validate_replacements(replacements, state_maps):
