@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from .optim import forget_cached_sizes
+
 __all__ = ["ModuleBackup", "OptimizerBackup"]
 
 
@@ -28,8 +30,12 @@ class ModuleBackup:
                        for t in (*params.values(), *buffers.values()) if t is not None]
 
     @torch.no_grad()
-    def restore(self):
-        """Put every slot's original object back and its original value into it."""
+    def restore(self, clear_grads=False):
+        """Put every slot's original object back and its original value into it.
+
+        With ``clear_grads`` the parameters' ``.grad`` are set to None (a rollback: the
+        gradients belong to the state being abandoned).
+        """
         for module, params, buffers, children, non_persistent in self.modules:
             for slots, saved in ((module._parameters, params), (module._buffers, buffers),
                                  (module._modules, children)):
@@ -44,6 +50,8 @@ class ModuleBackup:
                 tensor.data = value
             else:
                 tensor.copy_(value)
+            if clear_grads and isinstance(tensor, torch.nn.Parameter):
+                tensor.grad = None
 
 
 class OptimizerBackup:
@@ -73,3 +81,4 @@ class OptimizerBackup:
             st.clear()
             st.update(content)
             self.state[p] = st
+        forget_cached_sizes(opt)

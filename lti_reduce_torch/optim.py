@@ -46,7 +46,7 @@ from typing import Mapping
 import torch
 
 __all__ = ["rebind_optimizer_", "RebindSummary", "UnsupportedOptimizerError", "register_optimizer_policy",
-           "optimizer_rebind_policy"]
+           "optimizer_rebind_policy", "forget_cached_sizes"]
 
 #: State keys that hold a count rather than a per-element moment; kept as they are
 #: when a state is transformed by an exact map.
@@ -229,7 +229,7 @@ class _RebindPlan:
                 self.old_states = dict(optimizer.state)
                 self.new_states = {}
                 mapped, dropped = 0, len(self.slots)
-                self.caches = _lbfgs_caches(optimizer)
+                self.caches = _cached_sizes(optimizer)
         self.summary = RebindSummary(replaced=len(self.slots), mapped=mapped, dropped=dropped)
 
     def commit(self):
@@ -253,11 +253,26 @@ class _RebindPlan:
             setattr(self.optimizer, attr, value)
 
 
-def _lbfgs_caches(optimizer):
+def _cached_sizes(optimizer):
     """LBFGS caches its total parameter count (``_numel_cache``, torch 2.x; None = recompute)."""
     if isinstance(optimizer, torch.optim.LBFGS) and hasattr(optimizer, "_numel_cache"):
         return {"_numel_cache": optimizer._numel_cache}
     return {}
+
+
+def forget_cached_sizes(optimizer):
+    """Make an optimizer recompute what it cached about its parameters' sizes.
+
+    Needed whenever parameters of another shape are put into an optimizer's groups
+    (a rebind, a rollback, an undone load); today only LBFGS caches such a thing (its
+    total parameter count). Other optimizers are left alone.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+    """
+    for attr in _cached_sizes(optimizer):
+        setattr(optimizer, attr, None)
 
 
 def _validate_replacements(replacements, state_maps):

@@ -38,6 +38,8 @@ import torch
 from torch import nn
 
 from lti_reduce import InvalidParameterError
+from ._backup import ModuleBackup
+from .optim import forget_cached_sizes
 from .reduce import reduce_, reducible_layers, state_sizes, _as_optimizers
 
 __all__ = ["Compressor", "CompressorWarning", "CompressorLogWarning"]
@@ -131,21 +133,18 @@ def _resolve_events(events, window, interval, count):
 
 
 class _Snapshot:
-    """Bit-exact copy of a model's parameters and buffers and of optimizers' membership and state.
+    """Bit-exact copy of a model's parameters and buffers, optimizers' membership and state,
+    and the random streams.
 
     Parameter and buffer *objects* are remembered (a reduction replaces parameters by new
     objects; the old ones are put back), their values are cloned (untouched parameters
-    keep training after the snapshot).
+    keep training after the snapshot), and so are optimizer state tensors (updated in
+    place by training steps).
     """
 
     def __init__(self, model, optimizers, generator):
         self.random = _RandomStates(generator)
-        self.params, self.buffers = [], []
-        for module in model.modules():
-            for name, p in module._parameters.items():
-                self.params.append((module, name, p, None if p is None else p.detach().clone()))
-            for name, b in module._buffers.items():
-                self.buffers.append((module, name, b, None if b is None else b.detach().clone()))
+        self.model = ModuleBackup(model)
         self.optim = []
         for opt in optimizers:
             groups = [list(group["params"]) for group in opt.param_groups]
@@ -153,33 +152,17 @@ class _Snapshot:
                          for k, v in st.items()} for p, st in opt.state.items()}
             self.optim.append((opt, groups, state))
 
-    @torch.no_grad()
     def restore(self):
-        for module, name, p, data in self.params:
-            if module._parameters.get(name) is not p:
-                setattr(module, name, p)
-            if p is not None:
-                if p.shape != data.shape:
-                    p.data = data
-                else:
-                    p.copy_(data)
-                p.grad = None
-        for module, name, b, data in self.buffers:
-            if b is not None:
-                if b.shape != data.shape:
-                    b.data = data
-                else:
-                    b.copy_(data)
-            if module._buffers.get(name) is not b:
-                module._buffers[name] = b
+        self.model.restore(clear_grads=True)
         for opt, groups, state in self.optim:
             for group, params in zip(opt.param_groups, groups):
                 group["params"][:] = params
             opt.state.clear()
             for p, st in state.items():
                 opt.state[p] = st
+            forget_cached_sizes(opt)
         self.random.restore()
-        self.params = self.buffers = self.optim = self.random = None
+        self.model = self.optim = self.random = None
 
 
 class Compressor:

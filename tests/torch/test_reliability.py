@@ -151,6 +151,18 @@ def test_lbfgs_history_is_cleared_and_the_next_step_works():
     new = nn.Parameter(old.detach()[:2].clone())
     summary = rebind_optimizer_(opt2, {old: new})
     assert (summary.replaced, summary.mapped, summary.dropped) == (1, 0, 1) and len(opt2.state) == 0
+    # a pragmatic rollback after LBFGS stepped on the reduced model: LBFGS steps on at full size
+    model3 = Net(("lru",), n=8)
+    opt3 = torch.optim.LBFGS(model3.parameters(), lr=0.5, history_size=4, max_iter=3)
+    comp = Compressor(model3, opt3, mode="pragmatic", fraction=0.5, events=[1])
+    closure_step(model3, opt3, 0)
+    comp.step(0, metric=1.0)
+    closure_step(model3, opt3, 1)
+    assert comp.step(1).changed
+    closure_step(model3, opt3, 2)
+    comp.step(2, metric=0.0)
+    assert comp.stopped and state_sizes(model3) == {"blocks.0.ssm": 8}
+    assert np.isfinite(closure_step(model3, opt3, 3))
 
 
 class SignMomentum(torch.optim.Optimizer):
