@@ -8,21 +8,17 @@ state dimension (through the adapter's ``resize_``) and then loads strictly.
 contains only tensors and plain containers and is read with
 ``torch.load(weights_only=True)``.
 
-Integrity
----------
-:func:`save_checkpoint` (format version 2) adds an ``"integrity"`` entry: the SHA-256 of
-every tensor's bytes (with its dtype and shape) and one SHA-256 over the whole content
-(every key, number, string and the tensor digests, in order). :func:`load_checkpoint`
+*Integrity.* :func:`save_checkpoint` (format version 2) adds an ``"integrity"``
+entry: the SHA-256 of every tensor's bytes (with its dtype and shape) and one SHA-256
+over the whole content (every key, number, string and the tensor digests, in order). :func:`load_checkpoint`
 recomputes both before touching the model and raises :class:`CheckpointError` naming
 the file and the first tensor (or the non-tensor data) that differs. A file that cannot
 be read at all (truncated, a corrupt zip, a broken pickle) raises :class:`CheckpointError`
 as well. Version-1 files (written before integrity data existed) still load, with a
 :class:`CheckpointWarning` saying they cannot be verified.
 
-Atomicity
----------
-Both loaders are all-or-nothing: on any error (a corrupt file, unexpected keys, another
-architecture, optimizer groups that do not match) model, optimizers and compressor are
+*Atomicity.* Both loaders are all-or-nothing: on any error (a corrupt file, unexpected
+keys, another architecture, optimizer groups that do not match) model, optimizers and compressor are
 left bit-identical to before. This costs one in-memory copy of the model's parameters
 and buffers during the load.
 """
@@ -33,8 +29,8 @@ import copy
 import hashlib
 import itertools
 import os
-import warnings
 import tempfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -251,14 +247,14 @@ def _tensor_bytes(tensor):
 
 
 def _digests(payload):
-    """``(SHA-256 of everything, {path: SHA-256 of each tensor})`` of plain ``payload``.
+    """``(SHA-256 of everything, [(path, SHA-256) of each tensor, in order])`` of ``payload``.
 
     The overall digest covers every container, key and value in order, each tagged with
     its type and length-prefixed (so no two different payloads feed the same bytes), and
     each tensor as its dtype, shape and own digest.
     """
     whole = hashlib.sha256()
-    tensors = {}
+    tensors = []
 
     def feed(tag, data):
         whole.update(tag + str(len(data)).encode() + b":" + data)
@@ -266,7 +262,7 @@ def _digests(payload):
     def walk(obj, path):
         if isinstance(obj, torch.Tensor):
             digest = hashlib.sha256(_tensor_bytes(obj)).hexdigest()
-            tensors[path] = digest
+            tensors.append((path, digest))
             feed(b"x", f"{obj.dtype}|{tuple(obj.shape)}|{digest}".encode())
         elif obj is None:
             feed(b"N", b"")
@@ -301,17 +297,19 @@ def _digests(payload):
 
 
 def _integrity(body):
+    # tensor digests as a list in walk order: their paths are recomputed at load time,
+    # which keeps the record (and its unpickling) small
     whole, tensors = _digests(body)
-    return {"algorithm": _HASH, "payload": whole, "tensors": tensors}
+    return {"algorithm": _HASH, "payload": whole, "tensors": [digest for _, digest in tensors]}
 
 
 def _verify(name, payload):
     """Raise CheckpointError unless ``payload`` matches its recorded digests."""
     record = payload.get("integrity")
     if not (isinstance(record, dict) and record.get("algorithm") == _HASH and isinstance(record.get("payload"), str)
-            and isinstance(record.get("tensors"), dict)):
+            and isinstance(record.get("tensors"), list)):
         raise CheckpointError(f"{name}: the integrity record is missing or malformed (expected "
-                              f"{{'algorithm': {_HASH!r}, 'payload': hex, 'tensors': {{...}}}}); the file is corrupt")
+                              f"{{'algorithm': {_HASH!r}, 'payload': hex, 'tensors': [hex, ...]}}); the file is corrupt")
     body = {key: value for key, value in payload.items() if key != "integrity"}
     try:
         whole, tensors = _digests(body)
@@ -319,12 +317,11 @@ def _verify(name, payload):
         raise CheckpointError(f"{name}: the file holds data a checkpoint never holds ({exc}); it is corrupt") from exc
     if whole == record["payload"]:
         return
-    for path in sorted(set(tensors) | set(record["tensors"])):
-        stored, computed = record["tensors"].get(path), tensors.get(path)
-        if stored != computed:
-            what = ("is missing" if computed is None else "was not recorded at save time" if stored is None
-                    else f"has SHA-256 {computed}, but {stored} was recorded at save time")
-            raise CheckpointError(f"{name}: tensor {path} {what}; the file is corrupt")
+    if len(tensors) == len(record["tensors"]):
+        for (path, computed), stored in zip(tensors, record["tensors"]):
+            if computed != stored:
+                raise CheckpointError(f"{name}: tensor {path} has SHA-256 {computed}, but {stored!r} was recorded "
+                                      "at save time; the file is corrupt")
     raise CheckpointError(f"{name}: the non-tensor data (keys, numbers, strings, shapes, dtypes) does not match "
                           "the SHA-256 recorded at save time; the file is corrupt")
 
