@@ -46,7 +46,7 @@ from typing import Mapping
 import torch
 
 __all__ = ["rebind_optimizer_", "RebindSummary", "UnsupportedOptimizerError", "register_optimizer_policy",
-           "optimizer_rebind_policy", "forget_cached_sizes"]
+           "optimizer_rebind_policy", "forget_cached_sizes", "check_rebindable"]
 
 #: State keys that hold a count rather than a per-element moment; kept as they are
 #: when a state is transformed by an exact map.
@@ -130,10 +130,31 @@ def optimizer_rebind_policy(optimizer):
     return None
 
 
+def check_rebindable(optimizers, parameters):
+    """Raise :class:`UnsupportedOptimizerError` early if a rebind of ``parameters`` would be refused.
+
+    Parameters
+    ----------
+    optimizers : iterable of torch.optim.Optimizer
+    parameters : iterable of torch.nn.Parameter
+        Parameters that may be replaced later (e.g. those of the reducible layers).
+
+    Raises
+    ------
+    UnsupportedOptimizerError (TypeError)
+        If an optimizer without a rebind policy holds one of ``parameters``.
+    """
+    wanted = {id(p) for p in parameters}
+    for optimizer in optimizers:
+        if optimizer_rebind_policy(optimizer) is None and any(
+                id(p) in wanted for group in optimizer.param_groups for p in group["params"]):
+            raise _refuse(optimizer)
+
+
 def _refuse(optimizer):
     cls = type(optimizer)
     return UnsupportedOptimizerError(
-        f"optimizer {cls.__module__}.{cls.__qualname__} holds a parameter that is being replaced, but "
+        f"optimizer {cls.__module__}.{cls.__qualname__} holds a parameter of a layer to be reduced, but "
         "lti_reduce_torch does not know how it keeps its state, so it cannot rebind it safely; nothing was "
         "changed. If its state is one dict per parameter in optimizer.state, created at the first step "
         f"when empty, call register_optimizer_policy({cls.__qualname__}, 'per_parameter'); if its state "

@@ -39,7 +39,7 @@ from torch import nn
 
 from lti_reduce import InvalidParameterError
 from ._backup import ModuleBackup
-from .optim import forget_cached_sizes
+from .optim import check_rebindable, forget_cached_sizes
 from .reduce import reduce_, reducible_layers, state_sizes, _as_optimizers
 
 __all__ = ["Compressor", "CompressorWarning", "CompressorLogWarning"]
@@ -172,7 +172,10 @@ class Compressor:
     ----------
     model : torch.nn.Module
     optimizers : torch.optim.Optimizer or iterable of them
-        Rebound in place at each reduction (and restored on rollback).
+        Rebound in place at each reduction (and restored on rollback). An optimizer
+        without a rebind policy (see :mod:`lti_reduce_torch.optim`) that holds parameters
+        of a layer to compress raises :class:`~lti_reduce_torch.optim.UnsupportedOptimizerError`
+        here.
     mode : {'tolerance', 'fixed', 'pragmatic'}
     energy : float, optional
         tau in (0, 1) for ``tolerance`` (required) and ``pragmatic``.
@@ -280,6 +283,9 @@ class Compressor:
         self.seed = int(seed)
         if not reducible_layers(model, self.layers):
             raise InvalidParameterError("model has no submodule with a registered adapter to compress")
+        # refused now rather than at every due event
+        check_rebindable(self.optimizers, (p for _, layer in reducible_layers(model, self.layers)
+                                           for p in layer.parameters()))
         self.generator = torch.Generator().manual_seed(self.seed)
         self.fired = set()
         self.stopped = False

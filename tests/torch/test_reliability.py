@@ -193,11 +193,14 @@ def test_unknown_optimizer_is_refused_by_name_and_nothing_changes():
         reduce_(model, order=4, optimizers=[adam_head, opt])
     assert_unchanged(model, captured)
     assert isinstance(UnsupportedOptimizerError("x"), TypeError)
+    with pytest.raises(UnsupportedOptimizerError, match="SignMomentum"):   # a Compressor refuses at once
+        Compressor(model, [adam_head, opt], mode="fixed", fraction=0.5, events=[1])
     # an unknown optimizer holding no reduced parameter is no obstacle
     model2 = Net(("lru",), n=8)
     head_only = SignMomentum(model2.head.parameters())
     train(model2, head_only, 1)
-    reduce_(model2, order=4, optimizers=head_only)
+    assert Compressor(model2, head_only, mode="fixed", fraction=0.5, events=[1]).step(1).changed
+    reduce_(model2, order=2, optimizers=head_only)
     # declared per-parameter: supported, its state restarts
     assert register_optimizer_policy(SignMomentum, "per_parameter") is None
     try:
