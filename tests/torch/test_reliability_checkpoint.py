@@ -211,3 +211,41 @@ def test_fuzzed_checkpoints_load_identically_or_raise_checkpoint_error(tmp_path)
             outcome["identical"] += 1
     assert outcome["error"] + outcome["identical"] == 200
     assert outcome["error"] >= 100 and outcome["tensor digest"] >= 50, outcome
+
+
+def test_every_plain_type_round_trips_verified_and_edits_are_named(tmp_path):
+    model = Net(("lru",), n=4)
+    extra = {"size": torch.Size([2, 3]), "dtype": torch.float64, "device": torch.device("cpu"), "c": 1 + 2j,
+             "b": b"xy", "t": (1, 2.5, None, True), 7: "int key", 2.5: "float key", None: "none key",
+             "neg0": -0.0, "big": 2 ** 80, "u": "\u00e9\u2603", "empty": torch.empty(0), "scalar": torch.tensor(3.0),
+             "bf16": torch.ones(3, dtype=torch.bfloat16), "c64": torch.ones(2, dtype=torch.complex64),
+             "mask": torch.ones(2, dtype=torch.bool), "view": torch.arange(10.0)[::3]}
+    path = tmp_path / "plain.pt"
+    save_checkpoint(path, model, extra=extra)
+    got = load_checkpoint(path, Net(("lru",), n=4, seed=2))
+    assert list(got) == list(extra)
+    for key, value in extra.items():
+        assert type(got[key]) is type(value), key
+        assert torch.equal(got[key], value) if torch.is_tensor(value) else got[key] == value, key
+    assert str(got["neg0"]) == "-0.0"
+
+    # the per-tensor list only names the culprit: with the overall digest intact the data is
+    payload = torch.load(path, weights_only=True)
+    payload["integrity"]["tensors"] = []
+    torch.save(payload, path)
+    load_checkpoint(path, Net(("lru",), n=4, seed=2))
+    # edits that keep the file readable: a tensor value, a number, a key, the digest
+    for edit, match in ((lambda p: p["model"]["head.bias"].add_(1e-6), r"tensor checkpoint\['model'\]\['head.bias'\]"),
+                        (lambda p: p["extra"].update(big=2 ** 80 + 1), "non-tensor data"),
+                        (lambda p: p["extra"].update(u2=p["extra"].pop("u")), "non-tensor data"),
+                        (lambda p: p["integrity"].update(payload="0" * 64), "non-tensor data"),
+                        (lambda p: p.pop("integrity"), "integrity record is missing")):
+        payload = torch.load(path, weights_only=True)
+        edit(payload)
+        edited = tmp_path / "edited.pt"
+        torch.save(payload, edited)
+        target = Net(("lru",), n=4, seed=3)
+        captured = capture(target)
+        with pytest.raises(CheckpointError, match=rf"edited\.pt.*{match}"):
+            load_checkpoint(edited, target)
+        assert_unchanged(target, captured)
