@@ -232,8 +232,8 @@ def test_every_plain_type_round_trips_verified_and_edits_are_named(tmp_path):
     # the per-tensor list only names the culprit: with the overall digest intact the data is
     payload = torch.load(path, weights_only=True)
     payload["integrity"]["tensors"] = []
-    torch.save(payload, path)
-    load_checkpoint(path, Net(("lru",), n=4, seed=2))
+    torch.save(payload, tmp_path / "unnamed.pt")
+    load_checkpoint(tmp_path / "unnamed.pt", Net(("lru",), n=4, seed=2))
     # edits that keep the file readable: a tensor value, a number, a key, the digest
     for edit, match in ((lambda p: p["model"]["head.bias"].add_(1e-6), r"tensor checkpoint\['model'\]\['head.bias'\]"),
                         (lambda p: p["extra"].update(big=2 ** 80 + 1), "non-tensor data"),
