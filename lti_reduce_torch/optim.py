@@ -23,6 +23,9 @@ That is only valid for optimizers whose state is one lazily created dict per par
     All of ``torch.optim`` except LBFGS (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta,
     Adamax, NAdam, RAdam, ASGD, Rprop, SparseAdam, Adafactor, Muon): each creates a
     parameter's state at its first step when the state is empty (checked in torch 2.13).
+    Adagrad also creates it at construction, and older torch releases rely on that: a
+    restarted Adagrad parameter gets that initial state (``step`` 0, ``sum`` filled with
+    ``initial_accumulator_value``).
 ``'reset'``
     LBFGS: its history (``d``, ``old_dirs``, ``prev_flat_grad``, ...) is a set of flat
     vectors over *all* parameters, stored under the first parameter. When any of its
@@ -238,6 +241,9 @@ class _RebindPlan:
                     new_state = _map_state(p, new, state, state_maps.get(p))
                     if new_state is None:
                         dropped += 1
+                        initial = _initial_state(optimizer, group, new)
+                        if initial is not None:
+                            self.new_states[new] = initial
                     else:
                         self.new_states[new] = new_state
                         mapped += 1
@@ -272,6 +278,22 @@ class _RebindPlan:
         state.update(self.old_states)
         for attr, value in self.caches.items():
             setattr(self.optimizer, attr, value)
+
+
+def _initial_state(optimizer, group, new):
+    """The state ``optimizer`` gives a parameter at construction, where it needs one.
+
+    Adagrad creates its per-parameter state (``step``, ``sum`` filled with
+    ``initial_accumulator_value``) in ``__init__``, and torch releases before lazy
+    initialisation expect it in ``step()``; elsewhere the state starts empty. The state is
+    taken from a throwaway Adagrad built on ``new`` alone (torch's own initialisation,
+    identical to what a lazily initialising release creates at the first step).
+    """
+    if not isinstance(optimizer, torch.optim.Adagrad):
+        return None
+    fresh = torch.optim.Adagrad([new], initial_accumulator_value=group["initial_accumulator_value"],
+                                foreach=group.get("foreach"), fused=group.get("fused"))
+    return dict(fresh.state[new]) or None
 
 
 def _cached_sizes(optimizer):

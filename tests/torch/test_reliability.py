@@ -117,12 +117,20 @@ def test_builtin_per_parameter_optimizers_keep_training_after_a_reduction(name):
     assert optimizer_rebind_policy(opt) == "per_parameter"
     train(model, opt, 2)
     untouched = {n: opt.state[p] for n, p in model.named_parameters() if ".ssm." not in n}
+    old_ids = {id(p) for p in model.parameters()}
     reduce_(model, order=4, optimizers=opt)
+    replaced = [p for p in model.parameters() if id(p) not in old_ids]
+    assert replaced
     params = [p for g in opt.param_groups for p in g["params"]]
     assert {id(p) for p in params} == {id(p) for p in model.parameters()}
     for n, p in model.named_parameters():
         if ".ssm." not in n:
             assert opt.state[p] is untouched[n]             # the very same state dict
+    if name == "Adagrad":       # restarted exactly as Adagrad starts a parameter: step 0, sum 0.1
+        for p in replaced:
+            assert float(opt.state[p]["step"]) == 0 and bool((opt.state[p]["sum"] == 0.1).all())
+    else:
+        assert not any(p in opt.state for p in replaced)       # restarted: created at the next step
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     train(model, opt, 2, seed=7)
     for n, p in model.named_parameters():
