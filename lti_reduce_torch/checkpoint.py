@@ -42,7 +42,8 @@ from ._registry import get_adapter
 from ._backup import ModuleBackup, OptimizerBackup
 from ._modes import refuse_inference_mode
 from .optim import rebind_optimizer_
-from .reduce import reducible_layers, _as_optimizers
+from ._arguments import as_optimizers
+from ._discovery import reducible_layers
 
 __all__ = ["load_reduced_state_dict_", "ReducedLoadResult", "save_checkpoint", "load_checkpoint",
            "CheckpointError", "CheckpointWarning"]
@@ -382,7 +383,7 @@ def save_checkpoint(path, model, optimizer=None, compressor=None, extra=None):
     payload = {"format": _FORMAT, "version": _VERSION, "model": model.state_dict(),
                "sizes": {name: int(get_adapter(m).state_size(m)) for name, m in reducible_layers(model)}}
     if optimizer is not None:
-        opts = _as_optimizers(optimizer)
+        opts = as_optimizers(optimizer)
         payload["optimizer"] = ([o.state_dict() for o in opts]
                                 if not isinstance(optimizer, torch.optim.Optimizer) else opts[0].state_dict())
     if compressor is not None:
@@ -465,7 +466,7 @@ def load_checkpoint(path, model, optimizer=None, compressor=None, map_location=N
     refuse_inference_mode("load_checkpoint")
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    opts = [] if optimizer is None else _as_optimizers(optimizer)
+    opts = [] if optimizer is None else as_optimizers(optimizer)
     payload = _read(path, map_location)
     # what the caller passed against what the file holds: checked before anything changes
     states = []
