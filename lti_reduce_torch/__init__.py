@@ -20,3 +20,7 @@ __all__ = ["SSMAdapter", "register_adapter", "unregister_adapter", "get_adapter"
            "reducible_layers", "state_sizes", "rebind_optimizer_", "RebindSummary", "Compressor",
            "CompressorWarning", "load_reduced_state_dict_", "ReducedLoadResult", "save_checkpoint",
            "load_checkpoint"]
+
+# --- third-party layers (issue 10, i10): adapters registered when their package is importable
+from . import thirdparty  # noqa: E402
+thirdparty.register_available()
