@@ -10,7 +10,6 @@ decide and the others can replay the decision with ``order={name: new_n, ...}``.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import math
@@ -28,6 +27,7 @@ from torch import nn
 from lti_reduce import DiagonalStateSpace, StateSpace, InvalidParameterError, OrderAdjustedWarning
 from ._registry import get_adapter, is_supported, registered_layer_types, ReductionRefusedError
 from .optim import _plan_rebind
+from .toolkit import new_parameter_like
 
 __all__ = ["reduce_", "ReductionReport", "LayerReduction", "reducible_layers", "state_sizes"]
 
@@ -529,14 +529,6 @@ def _check_new_values(layer, values):
 # --------------------------------------------------------------------------------------
 # commit
 # --------------------------------------------------------------------------------------
-def _new_parameter(old, value):
-    new = nn.Parameter(value.detach().clone(memory_format=torch.contiguous_format),
-                       requires_grad=old.requires_grad)
-    for key, attr in old.__dict__.items():
-        setattr(new, key, copy.copy(attr))
-    return new
-
-
 def _parameter_locations(model):
     locations = defaultdict(list)
     for module in model.modules():
@@ -556,7 +548,7 @@ def _commit(model, layers, optimizers):
             if old in replacements:
                 raise ValueError(f"parameter {pname!r} of layer {layer.name!r} is shared with another "
                                  "reduced layer; shared state-space parameters cannot be reduced")
-            new = _new_parameter(old, value)
+            new = new_parameter_like(old, value)
             replacements[old] = new
             if layer.state_maps.get(pname) is not None:
                 state_maps[old] = layer.state_maps[pname]

@@ -1,8 +1,9 @@
 """State-space layers with reduction adapters: :class:`LRU`, :class:`S5`, :class:`S4D`, :class:`DenseLTI`.
 
 Every layer maps a real input ``u`` of shape (batch, length, h) to ``y`` of the same shape,
-from a zero initial state. Importing this package registers the layers' adapters
-(:mod:`lti_reduce_torch.adapters`).
+from a zero initial state. The layers know nothing of reduction: their adapters
+(:mod:`lti_reduce_torch.adapters`) are registered by ``lti_reduce_torch/__init__.py``, which
+Python runs before any of its subpackages.
 """
 
 from .lru import LRU
@@ -53,5 +54,3 @@ def auto_method(kind, h, n, length, batch, device):
         return "fft"
     return "assoc" if batch * n <= 1024 else "sequential"
 
-
-from .. import adapters as _adapters  # noqa: E402,F401  (registers the adapters)

@@ -16,40 +16,29 @@ layer's output.
 import torch
 
 from lti_reduce import DiagonalStateSpace
-from .._registry import SSMAdapter, ReductionRefusedError
-from ._pending_toolkit import (modal_form, check_same_response, cast_parameters, replace_parameter,
-                               stack_reduced)
+from .._registry import ReductionRefusedError
+from ..toolkit import (DiagonalAdapter, single_system, stack_reduced, modal_form, check_same_response,
+                       cast_parameters)
 
 _C = torch.complex128
 _R = torch.float64
 
 
-class ThirdPartyDiagonalAdapter(SSMAdapter):
+class ThirdPartyDiagonalAdapter(DiagonalAdapter):
     """Base of the adapters of packaged complex diagonal layers (``'post'`` readout).
 
     Subclasses define :attr:`layer` (a name for messages), :attr:`state_axes`
-    (parameter name -> axis of the state index), :meth:`check_supported`,
-    :meth:`discrete` (the layer's ``(lambda, B, C, D)`` computed from a parameter mapping, in
-    complex128) and :meth:`parameters_from_modal` (the inverse map).
+    (parameter name -> axis of the state index; the first entry gives the state size),
+    :meth:`check_supported`, :meth:`discrete` (the layer's ``(lambda, B, C, D)`` computed
+    from a parameter mapping, in complex128) and :meth:`parameters_from_modal` (the
+    inverse map). ``select_states`` and ``resize_`` come from
+    :class:`~lti_reduce_torch.toolkit.DiagonalAdapter`.
 
     Parameters
     ----------
-    cond_max : float
-        Largest accepted condition number of the reduced system's eigenvector matrix.
-    d_tol : float
-        Relative tolerance on the part of the reduced feedthrough the layer cannot hold.
-    check_rtol : float
-        Relative tolerance of the final transfer-function comparison of the rebuilt
-        parameters with the reduced system.
+    cond_max, d_tol, check_rtol : float
+        As for :class:`~lti_reduce_torch.toolkit.DiagonalAdapter`.
     """
-
-    layer = "layer"
-    state_axes = {}
-
-    def __init__(self, cond_max=1e8, d_tol=1e-9, check_rtol=1e-6):
-        self.cond_max = float(cond_max)
-        self.d_tol = float(d_tol)
-        self.check_rtol = float(check_rtol)
 
     # ---------------------------------------------------------------- subclass hooks
     def check_supported(self, module):
@@ -90,44 +79,24 @@ class ThirdPartyDiagonalAdapter(SSMAdapter):
 
     def rebuild(self, module, reduced):
         self.check_supported(module)
-        if isinstance(reduced, (tuple, list)):
-            if len(reduced) != 1:
-                raise ValueError(f"{self.layer}: expected one reduced system, got {len(reduced)}")
-            reduced = reduced[0]
-        device = next(module.parameters()).device
-        A, B, C, D = (x[0] for x in stack_reduced(reduced, None, self.layer, device))
-        lam, Bm, Cm = modal_form(A, B, C, self.cond_max, self.layer)
+        reduced = single_system(reduced, layer=self.layer)
+        A, B, C, D = (x[0] for x in stack_reduced(reduced, layer=self.layer, device=self.device(module)))
+        lam, Bm, Cm = modal_form(A, B, C, cond_max=self.cond_max, layer=self.layer)
         values = self.parameters_from_modal(module, lam, Bm, Cm, D)
         P = self.wide_parameters(module)
         P.update(values)
         with torch.no_grad():
             rebuilt = DiagonalStateSpace(*self.discrete(module, P), dt=True)
-        check_same_response(reduced, rebuilt, self.check_rtol, self.layer)
-        return cast_parameters(module, values, self.layer)
+        check_same_response(reduced, rebuilt, rtol=self.check_rtol, layer=self.layer)
+        return cast_parameters(module, values, layer=self.layer)
 
     def select_states(self, module, keep):
         """Keep the layer's modes ``keep`` (modal truncation; D unchanged)."""
         self.check_supported(module)
-        n = self.state_size(module)
-        keep = torch.as_tensor(keep, dtype=torch.long, device=next(module.parameters()).device).reshape(-1)
-        if keep.numel() and (int(keep.min()) < 0 or int(keep.max()) >= n):
-            raise IndexError(f"{self.layer}: state indices must lie in [0, {n}), got {keep.tolist()}")
-        if torch.unique(keep).numel() != keep.numel():
-            raise ValueError(f"{self.layer}: state indices must be distinct, got {keep.tolist()}")
-        params = dict(module.named_parameters(recurse=False))
-        return {name: params[name].detach().index_select(axis, keep).clone()
-                for name, axis in self.state_axes.items()}
+        return super().select_states(module, keep)
 
     def resize_(self, module, n):
-        n = int(n)
-        if n < 0:
-            raise ValueError(f"{self.layer}: state size must be >= 0, got {n}")
-        params = dict(module.named_parameters(recurse=False))
-        for name, axis in self.state_axes.items():
-            p = params[name]
-            shape = list(p.shape)
-            shape[axis] = n
-            replace_parameter(module, name, torch.zeros(shape, dtype=p.dtype, device=p.device))
+        super().resize_(module, n)
         self.after_resize_(module)
         return module
 

@@ -32,7 +32,7 @@ import math
 import torch
 from LRU_pytorch import LRU as PackagedLRU
 
-from .._registry import ReductionRefusedError
+from ..toolkit import check_nonzero_eigenvalues
 from ._common import ThirdPartyDiagonalAdapter
 
 __all__ = ["LRUPytorchAdapter", "PackagedLRU"]
@@ -73,11 +73,7 @@ class LRUPytorchAdapter(ThirdPartyDiagonalAdapter):
         return lam, B, params["C"], params["D"].to(torch.complex128)
 
     def parameters_from_modal(self, module, lam, B, C, D):
-        zero = lam == 0
-        if bool(zero.any()):
-            raise ReductionRefusedError(
-                f"{self.layer}: the reduced system has an eigenvalue 0 (state {int(torch.nonzero(zero)[0])}); "
-                "nu_log = log(-log|lambda|) cannot hold it")
+        check_nonzero_eigenvalues(lam, layer=self.layer, why="nu_log = log(-log|lambda|) cannot hold it")
         modulus = lam.abs()
         angle = torch.angle(lam)
         angle = torch.where(angle <= 0, angle + _TWO_PI, angle)

@@ -39,6 +39,7 @@ import torch
 import s5
 
 from .._registry import ReductionRefusedError
+from ..toolkit import check_nonzero_eigenvalues
 from ._common import ThirdPartyDiagonalAdapter
 
 __all__ = ["S5SSMAdapter"]
@@ -98,16 +99,16 @@ class S5SSMAdapter(ThirdPartyDiagonalAdapter):
         return lam, B_bar, params["C"], torch.diag(params["D"]).to(torch.complex128)
 
     def parameters_from_modal(self, module, lam, B, C, D):
-        zero = (lam == 0) | (lam == -1)
-        if bool(zero.any()):
-            raise ReductionRefusedError(
-                f"{self.layer}: the reduced system has an eigenvalue {complex(lam[zero][0])} (state "
-                f"{int(torch.nonzero(zero)[0])}); the {self.discretization(module)} discretisation cannot be "
-                "inverted there")
+        method = self.discretization(module)
+        if method == "zoh":
+            check_nonzero_eigenvalues(lam, layer=self.layer, why="the ZOH discretisation cannot be inverted (log 0)")
+        elif bool((lam == -1).any()):
+            raise ReductionRefusedError(f"{self.layer}: the reduced system has an eigenvalue -1; the bilinear "
+                                        "discretisation cannot be inverted there (Lambda would be infinite)")
         log_step = module.log_step.detach().to(torch.float64)
         log_step_new = log_step.mean() if log_step.numel() else log_step.new_zeros(())
         step = torch.exp(log_step_new)
-        if self.discretization(module) == "zoh":
+        if method == "zoh":
             Lambda = torch.log(lam) / step
             B_tilde = B * (Lambda / (lam - 1)).unsqueeze(-1)
         else:
