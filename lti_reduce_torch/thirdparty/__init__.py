@@ -30,6 +30,7 @@ _PACKAGES = {
     "s5": ("s5_pytorch", "S5SSMAdapter", ("s5", "S5SSM")),
 }
 _REGISTERED = {}
+_JIT_DEPRECATION = r"`torch\.jit\.script` is deprecated"
 
 
 class ThirdPartyImportWarning(ImportWarning):
@@ -48,8 +49,12 @@ def register_available():
         if package in _REGISTERED or importlib.util.find_spec(package) is None:
             continue
         try:
-            adapter_module = importlib.import_module(f"{__name__}.{module_name}")
-            layer_cls = getattr(importlib.import_module(layer_module), layer_name)
+            with warnings.catch_warnings():
+                # s5-pytorch decorates a function with torch.jit.script at import, which torch
+                # deprecates: the package's warning, not the user's, so it is not passed on
+                warnings.filterwarnings("ignore", message=_JIT_DEPRECATION, category=DeprecationWarning)
+                adapter_module = importlib.import_module(f"{__name__}.{module_name}")
+                layer_cls = getattr(importlib.import_module(layer_module), layer_name)
         except (ImportError, AttributeError) as exc:
             warnings.warn(f"lti_reduce_torch: {package!r} is installed but its layer could not be imported "
                           f"({type(exc).__name__}: {exc}); its adapter is not registered",

@@ -237,3 +237,13 @@ def test_import_without_the_packages_registers_only_the_builtin_layers():
                          cwd=str(ROOT))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['DenseLTI', 'LRU', 'S4D', 'S5'] {}"
+
+
+def test_import_registers_the_packages_without_warnings():
+    code = ("import lti_reduce_torch as ltr\n"
+            "print(sorted(ltr.thirdparty.registered_packages()))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120, cwd=str(ROOT))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['LRU_pytorch', 's5']"
