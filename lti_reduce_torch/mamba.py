@@ -211,18 +211,25 @@ def mamba_state_sizes(model):
 
 
 # --------------------------------------------------------------------------- calibration
-def _check_batch(batch, what, blocks):
+def _takes_embeddings(model):
+    """True for the mambapy modules whose input is (batch, L, d_model) float."""
+    from mambapy.mamba import Mamba, ResidualBlock, MambaBlock
+    return isinstance(model, (Mamba, ResidualBlock, MambaBlock))
+
+
+def _check_batch(model, batch, what, blocks):
     if not isinstance(batch, torch.Tensor):
         raise CalibrationError(f"{what} must be a torch.Tensor (the model's input), got {type(batch).__name__}")
     if batch.ndim < 2 or batch.shape[0] == 0 or batch.shape[1] == 0:
         raise CalibrationError(f"{what} must have shape (batch, L, ...) with batch, L >= 1 (the model's input), "
                                f"got {tuple(batch.shape)}")
-    if batch.is_floating_point():
-        if not bool(torch.isfinite(batch).all()):
-            raise CalibrationError(f"{what} contains NaN or infinity")
+    if batch.is_floating_point() and not bool(torch.isfinite(batch).all()):
+        raise CalibrationError(f"{what} contains NaN or infinity")
+    if _takes_embeddings(model):
         d_model = blocks[0][1].config.d_model
-        if batch.ndim != 3 or batch.shape[-1] != d_model:
-            raise CalibrationError(f"{what} must have shape (batch, L, d_model={d_model}) for a float input, "
+        if not batch.is_floating_point() or batch.ndim != 3 or batch.shape[-1] != d_model:
+            raise CalibrationError(f"{what} must have shape (batch, L, d_model={d_model}) (float) for "
+                                   f"{type(model).__name__}, "
                                    f"got {tuple(batch.shape)}")
 
 
@@ -499,9 +506,9 @@ def reduce_mamba_(model, calibration, *, order=None, energy=None, held_out=None,
     _check_args(order, energy, select, generator, statistic)
     opts = _optimizers(optimizers)
     blocks = mamba_blocks(model)
-    _check_batch(calibration, "calibration", blocks)
+    _check_batch(model, calibration, "calibration", blocks)
     if held_out is not None:
-        _check_batch(held_out, "held_out", blocks)
+        _check_batch(model, held_out, "held_out", blocks)
     y_cal, xs, z_cal = _capture(model, blocks, calibration, "calibration")
     y_held = _run(model, held_out, "held_out") if held_out is not None else None
 

@@ -8,7 +8,17 @@ import sys
 from .errors import ValidationError
 from .presets import PRESETS, METHODS, get_preset, validate
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "LAYER_CHOICES", "layer_class"]
+
+#: --layer name -> class name in lti_reduce_torch.layers ('mamba': a separate experiment)
+LAYER_CHOICES = ("lru", "s5", "s4d", "dense", "mamba")
+_LAYER_CLASSES = {"lru": "LRU", "s5": "S5", "s4d": "S4D", "dense": "DenseLTI"}
+
+
+def layer_class(name):
+    """The ``lti_reduce_torch.layers`` class for a ``--layer`` name (not 'mamba')."""
+    import lti_reduce_torch.layers as layers
+    return getattr(layers, _LAYER_CLASSES[name])
 
 
 def _tau(text):
@@ -44,6 +54,9 @@ def _add_common(p, default_out):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-analysis", action="store_true", help="skip the Weyl / bound / spectra measurements")
     p.add_argument("--no-figures", action="store_true", help="write table and JSON only")
+    p.add_argument("--layer", choices=LAYER_CHOICES, default="lru",
+                   help="SSM layer of the classifier's blocks (default: lru); 'mamba' runs the Mamba d_state "
+                        "experiment (validation.mamba_experiment) instead of the CompreSSM comparison")
 
 
 def build_parser():
@@ -131,12 +144,21 @@ def main(argv=None):
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
+    command = "python -m validation " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    if args.layer == "mamba":
+        from .mamba_experiment import run_mamba_experiment
+        run_mamba_experiment(cfg, out_dir=out, device=args.device, progress=not args.no_progress,
+                             command=command)
+        return 0
+    if args.layer != "lru" and cfg.analysis:
+        # the Weyl / spectra measurements read the LRU parameterisation
+        print(f"note: --layer {args.layer}: the analysis measurements need the LRU layer; running with --no-analysis")
+        cfg = cfg.replace(analysis=False)
     from .runner import run_experiment
     try:
         run_experiment(cfg, out_dir=out, device=args.device, progress=not args.no_progress,
                        data_dir=getattr(args, "data_dir", None), download=getattr(args, "download", False),
-                       figures=not args.no_figures,
-                       command="python -m validation " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])))
+                       figures=not args.no_figures, layer_cls=layer_class(args.layer), command=command)
     except ValidationError as exc:  # missing optional package / data: exit like argparse, naming the fix
         parser.error(str(exc))
     return 0
