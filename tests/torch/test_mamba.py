@@ -210,6 +210,27 @@ def test_wrong_calibration_batch_is_a_typed_error_and_changes_nothing(bad, match
     assert issubclass(CalibrationError, ValueError)
 
 
+def test_wrapped_model_takes_its_own_input_and_refuses_one_that_does_not_run():
+    class Classifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Linear(3, D_MODEL)
+            self.mamba = make()
+            self.head = nn.Linear(D_MODEL, 4)
+
+        def forward(self, x):
+            return self.head(self.mamba(self.encoder(x)).mean(1))
+
+    model = Classifier()
+    snap = snapshot(model.mamba)
+    with pytest.raises(CalibrationError, match=r"\(4, 10, 5\) does not run through the model"):
+        reduce_mamba_(model, torch.randn(4, 10, 5), order=8)
+    assert_unchanged(model.mamba, snap)
+    report = reduce_mamba_(model, torch.randn(4, 10, 3), order=8, held_out=torch.randn(4, 10, 3))
+    assert mamba_state_sizes(model) == {"mamba.layers.0.mixer": 8, "mamba.layers.1.mixer": 8}
+    assert math.isfinite(report.held_out_change)
+
+
 def test_calibration_that_never_reaches_the_blocks():
     class Skip(nn.Module):
         def __init__(self):
