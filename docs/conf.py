@@ -118,6 +118,8 @@ _TORCH_SUBMODULES = [
     ("checkpoint", "Checkpoints of reduced models"),
     ("layers", "Layers"),
     ("adapters", "Adapters of the built-in layers"),
+    ("selection", "Selection methods of ``reduce_``"),
+    ("toolkit", "Adapter toolkit"),
 ]
 
 
