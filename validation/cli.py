@@ -151,10 +151,15 @@ def main(argv=None):
         run_mamba_experiment(cfg, out_dir=out, device=args.device, progress=not args.no_progress,
                              command=command)
         return 0
-    if args.layer != "lru" and cfg.analysis:
-        # the Weyl / spectra measurements read the LRU parameterisation
-        print(f"note: --layer {args.layer}: the analysis measurements need the LRU layer; running with --no-analysis")
-        cfg = cfg.replace(analysis=False)
+    diagonal_only = sorted({"smallest", "random", "nuclear"} & set(cfg.methods))
+    if args.layer == "dense" and diagonal_only:
+        # the ablations keep modal states and the nuclear-norm regulariser differentiates the
+        # diagonal parameterisation: a dense layer has neither
+        if getattr(args, "methods", None):
+            parser.error(f"--layer dense: methods {diagonal_only} need a diagonal layer (modal states / the "
+                         "diagonal Hankel regulariser): use lru, s5 or s4d, or drop them from --methods")
+        print(f"note: --layer dense: skipping the preset's methods {diagonal_only}, which need a diagonal layer")
+        cfg = cfg.replace(methods=tuple(m for m in cfg.methods if m not in diagonal_only))
     from .runner import run_experiment
     try:
         run_experiment(cfg, out_dir=out, device=args.device, progress=not args.no_progress,
