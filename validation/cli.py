@@ -54,6 +54,8 @@ def _add_common(p, default_out, out_help=None):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-analysis", action="store_true", help="skip the Weyl / bound / spectra measurements")
     p.add_argument("--no-figures", action="store_true", help="write table and JSON only")
+    p.add_argument("--jobs", type=_positive_int, default=1,
+                   help="--layer mamba only: seeds run in this many processes (results do not depend on it)")
     p.add_argument("--layer", choices=LAYER_CHOICES, default="lru",
                    help="SSM layer of the classifier's blocks (default: lru); 'mamba' runs the Mamba d_state "
                         "experiment (validation.mamba_experiment) instead of the CompreSSM comparison")
@@ -151,7 +153,7 @@ def main(argv=None):
             parser.error(f"--layer mamba runs on the CPU only (mambapy's pure-PyTorch scan), got --device {args.device}")
         from .mamba_experiment import run_mamba_experiment
         run_mamba_experiment(cfg, out_dir=out, device=args.device, progress=not args.no_progress,
-                             command=command)
+                             command=command, jobs=args.jobs)
         return 0
     diagonal_only = sorted({"smallest", "random", "nuclear"} & set(cfg.methods))
     if args.layer == "dense" and diagonal_only:

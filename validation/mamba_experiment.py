@@ -1,7 +1,9 @@
 """Mamba d_state experiment (experimental, issue 10): ``python -m validation run --layer mamba``.
 
 A small Mamba classifier (linear encoder -> ``mambapy`` Mamba with ``blocks`` layers of width
-``h`` -> mean over time -> linear head) on the preset's data set, per seed:
+``h`` -> LayerNorm -> the last time step -> linear head; the causal scan integrates the
+sequence into its last step, whereas a mean over time did not train in a few hundred
+steps) on the preset's data set, per seed:
 
 * ``full``: ``d_state = 16`` for all ``steps``;
 * ``hankel`` / ``magnitude`` / ``random``: the *same* run as ``full`` up to the reduction
@@ -37,17 +39,18 @@ _CALIBRATION = 256
 
 
 class MambaClassifier(nn.Module):
-    """Linear encoder -> mambapy ``Mamba`` -> mean over time -> linear head."""
+    """Linear encoder -> mambapy ``Mamba`` -> LayerNorm -> last time step -> linear head."""
 
     def __init__(self, d_input, n_classes, d_model, n_layers, d_state):
         super().__init__()
         from mambapy.mamba import Mamba, MambaConfig
         self.encoder = nn.Linear(d_input, d_model)
         self.mamba = Mamba(MambaConfig(d_model=d_model, n_layers=n_layers, d_state=d_state))
+        self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, n_classes)
 
     def forward(self, x):
-        return self.head(self.mamba(self.encoder(x)).mean(dim=1))
+        return self.head(self.norm(self.mamba(self.encoder(x)))[:, -1])
 
 
 def _lr_factor(cfg, i):
@@ -165,26 +168,53 @@ def _summary(runs):
     return head + "\n" + "\n".join(rows)
 
 
-def run_mamba_experiment(cfg, *, out_dir, device="cpu", progress=True, command=""):
-    """Run the experiment of the module docstring for ``cfg`` (a validation preset); write
-    ``results.json`` and ``results.md`` into ``out_dir`` and return the results dict."""
-    if device != "cpu":
-        raise ValueError(f"the Mamba experiment runs on the CPU only (mambapy's pure-PyTorch scan), got {device!r}")
+def _seed_job(args):
+    cfg, seed, cut, progress = args
+    torch.set_num_threads(1)
     data = load_dataset(cfg.dataset)
     as_t = torch.as_tensor
     tensors = ((as_t(data.x_train), as_t(data.y_train)), (as_t(data.x_val), as_t(data.y_val)),
                (as_t(data.x_test), as_t(data.y_test)))
-    cut = max(1, int(round(cfg.event_window[1] * cfg.steps)))
-    t0 = time.perf_counter()
-    runs = []
-    for seed in cfg.seeds:
-        runs.extend(_one_seed(cfg, data, tensors, seed, cut, progress))
-    results = {"command": command, "dataset": data.summary(), "d_state": [FULL_D_STATE, SMALL_D_STATE],
-               "cut_step": cut, "config": cfg.to_dict(), "runs": runs, "seconds": time.perf_counter() - t0}
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
+    return _one_seed(cfg, data, tensors, seed, cut, progress)
+
+
+def _write(results, out_dir, name):
+    with open(os.path.join(out_dir, name), "w") as f:
         json.dump(results, f, indent=1, allow_nan=False)
-    table = _summary(runs)
+
+
+def run_mamba_experiment(cfg, *, out_dir, device="cpu", progress=True, command="", jobs=1):
+    """Run the experiment of the module docstring for ``cfg`` (a validation preset); write
+    ``results.json`` and ``results.md`` into ``out_dir`` and return the results dict.
+
+    ``jobs > 1`` runs seeds in that many worker processes (each with one torch thread);
+    the results do not depend on it. Finished seeds are written to
+    ``results.partial.json`` as they come in.
+    """
+    if device != "cpu":
+        raise ValueError(f"the Mamba experiment runs on the CPU only (mambapy's pure-PyTorch scan), got {device!r}")
+    data = load_dataset(cfg.dataset)
+    cut = max(1, int(round(cfg.event_window[1] * cfg.steps)))
+    os.makedirs(out_dir, exist_ok=True)
+    t0 = time.perf_counter()
+    results = {"command": command, "dataset": data.summary(), "d_state": [FULL_D_STATE, SMALL_D_STATE],
+               "cut_step": cut, "config": cfg.to_dict(), "runs": []}
+    jobs_args = [(cfg, seed, cut, progress) for seed in cfg.seeds]
+    if jobs > 1:
+        import multiprocessing
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(jobs_args))) as pool:
+            for records in pool.imap_unordered(_seed_job, jobs_args):
+                results["runs"].extend(records)
+                _write(results, out_dir, "results.partial.json")
+    else:
+        for args in jobs_args:
+            results["runs"].extend(_seed_job(args))
+            _write(results, out_dir, "results.partial.json")
+    results["runs"].sort(key=lambda r: (r["seed"], MAMBA_METHODS.index(r["method"])))
+    results["seconds"] = time.perf_counter() - t0
+    _write(results, out_dir, "results.json")
+    os.remove(os.path.join(out_dir, "results.partial.json"))
+    table = _summary(results["runs"])
     text = (f"# Mamba d_state {FULL_D_STATE} -> {SMALL_D_STATE} ({data.summary()})\n\n"
             f"Command: `{command}`\n\n{table}\n\nReduction at step {cut} of {cfg.steps}; "
             f"wall-clock {results['seconds']:.0f} s.\n")
