@@ -55,14 +55,15 @@ import dataclasses
 import math
 import numbers
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from lti_reduce import DiagonalStateSpace, ShapeError, InvalidParameterError, gramian, select_order
-from .optim import rebind_optimizer_
+from ._arguments import as_optimizers
+from .optim import plan_rebind
+from .toolkit import new_parameter_like
 
 __all__ = ["reduce_mamba_", "MambaReductionReport", "MambaBlockReduction", "mamba_blocks", "proxy_systems",
            "state_energy", "mamba_state_sizes", "load_reduced_mamba_state_dict_", "CalibrationError",
@@ -364,21 +365,6 @@ def _check_args(order, energy, select, generator, statistic):
         raise InvalidParameterError("select='random' has no scores: give order, not energy")
 
 
-def _optimizers(optimizers):
-    if optimizers is None:
-        return []
-    if isinstance(optimizers, torch.optim.Optimizer):
-        return [optimizers]
-    if not isinstance(optimizers, Iterable):
-        raise TypeError(f"optimizers must be a torch.optim.Optimizer or an iterable of them, "
-                        f"got {type(optimizers).__name__}")
-    out = list(optimizers)
-    for opt in out:
-        if not isinstance(opt, torch.optim.Optimizer):
-            raise TypeError(f"optimizers must hold torch.optim.Optimizer objects, got {type(opt).__name__}")
-    return out
-
-
 def _plan_block(name, block, x, order, energy, select, generator, statistic):
     n = int(block.A_log.shape[1])
     if order is not None and order > n:
@@ -410,13 +396,6 @@ def _row_index(cfg, keep):
     return torch.cat([torch.arange(cfg.dt_rank), cfg.dt_rank + keep, cfg.dt_rank + cfg.d_state + keep])
 
 
-def _new_parameter(old, value):
-    new = nn.Parameter(value.detach().clone(memory_format=torch.contiguous_format), requires_grad=old.requires_grad)
-    for key, attr in old.__dict__.items():
-        setattr(new, key, copy.copy(attr))
-    return new
-
-
 def _truncation(block, keep):
     """``[(module, attr, old parameter, new parameter, exact state map)]`` and the new config."""
     cfg = block.config
@@ -428,7 +407,7 @@ def _truncation(block, keep):
         changes.append((block.x_proj, "bias", block.x_proj.bias, lambda t, r=rows: t.index_select(0, r.to(t.device))))
     new_cfg = copy.copy(cfg)
     new_cfg.d_state = len(keep)
-    return [(mod, attr, old, _new_parameter(old, fmap(old.detach())), fmap) for mod, attr, old, fmap in changes], \
+    return [(mod, attr, old, new_parameter_like(old, fmap(old.detach())), fmap) for mod, attr, old, fmap in changes], \
         new_cfg
 
 
@@ -504,7 +483,7 @@ def reduce_mamba_(model, calibration, *, order=None, energy=None, held_out=None,
     """
     t0 = time.perf_counter()
     _check_args(order, energy, select, generator, statistic)
-    opts = _optimizers(optimizers)
+    opts = as_optimizers(optimizers)
     blocks = mamba_blocks(model)
     _check_batch(model, calibration, "calibration", blocks)
     if held_out is not None:
@@ -522,25 +501,22 @@ def reduce_mamba_(model, calibration, *, order=None, energy=None, held_out=None,
 
     replacements = {old: new for _, _, old, new, _ in changes}
     state_maps = {old: fmap for _, _, old, _, fmap in changes}
-    saved = [(opt, [list(g["params"]) for g in opt.param_groups],
-              {p: opt.state[p] for p in replacements if p in opt.state}) for opt in opts]
+    rebinds = [plan_rebind(opt, replacements, state_maps) for opt in opts]   # validated before any change
+    committed = []
     try:
         for mod, attr, _, new, _ in changes:
             setattr(mod, attr, new)
         for block, _, new_cfg in configs:
             block.config = new_cfg
-        for opt in opts:
-            rebind_optimizer_(opt, replacements, state_maps)
+        for rebind in rebinds:
+            rebind.commit()
+            committed.append(rebind)
         y_after, _, z_after = _capture(model, blocks, calibration, "calibration")
         cal_change = _relative_change(y_cal, y_after)
         held_change = _relative_change(y_held, _run(model, held_out, "held_out")) if held_out is not None else None
     except BaseException:
-        for opt, groups, states in saved:
-            for group, params in zip(opt.param_groups, groups):
-                group["params"][:] = params
-            for new in replacements.values():
-                opt.state.pop(new, None)
-            opt.state.update(states)
+        for rebind in reversed(committed):
+            rebind.revert()
         for block, old_cfg, _ in configs:
             block.config = old_cfg
         for mod, attr, old, _, _ in changes:

@@ -150,7 +150,8 @@ def main(argv=None):
     command = "python -m validation " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     if args.layer == "mamba":
         if args.device != "cpu":
-            parser.error(f"--layer mamba runs on the CPU only (mambapy's pure-PyTorch scan), got --device {args.device}")
+            parser.error(f"--layer mamba runs on the CPU only (mambapy's pure-PyTorch scan), "
+                         f"got --device {args.device}")
         from .mamba_experiment import run_mamba_experiment
         run_mamba_experiment(cfg, out_dir=out, device=args.device, progress=not args.no_progress,
                              command=command, jobs=args.jobs)

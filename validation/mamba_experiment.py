@@ -159,7 +159,9 @@ def _summary(runs):
             if not vals:
                 return "-"
             sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-            return f"{statistics.mean(vals):.2f} ± {sd:.2f}" if scale != 1.0 else f"{statistics.mean(vals):.3g} ± {sd:.2g}"
+            if scale != 1.0:
+                return f"{statistics.mean(vals):.2f} ± {sd:.2f}"
+            return f"{statistics.mean(vals):.3g} ± {sd:.2g}"
         rows.append(f"| {method} | {rs[0]['d_state']} | {ms('test_acc', 100)} | {ms('test_acc_at_cut', 100)} | "
                     f"{ms('calibration_change')} | {ms('held_out_change')} | {len(rs)} |")
     head = ("| method | d_state | test acc % (mean ± sd) | test acc % right after the cut | "

@@ -3,7 +3,6 @@
 Their forward passes are Python loops (LRU) or vmapped scans: sequences are short.
 """
 
-import copy
 import os
 import pathlib
 import subprocess

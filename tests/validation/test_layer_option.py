@@ -50,7 +50,8 @@ def test_mamba_experiment_records_every_method(tmp_path, capsys):
     data = _results(out)
     by = {r["method"]: r for r in data["runs"]}
     assert set(by) == {"full", "hankel", "magnitude", "random", "small"}
-    assert by["full"]["d_state"] == 16 and all(by[m]["d_state"] == 8 for m in ("hankel", "magnitude", "random", "small"))
+    assert by["full"]["d_state"] == 16
+    assert all(by[m]["d_state"] == 8 for m in ("hankel", "magnitude", "random", "small"))
     for m in ("hankel", "magnitude", "random"):
         assert by[m]["calibration_change"] >= 0 and by[m]["held_out_change"] >= 0
         assert 0 <= by[m]["test_acc_at_cut"] <= 1
