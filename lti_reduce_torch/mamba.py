@@ -331,9 +331,8 @@ def state_energy(system):
     """
     P = gramian(system, "c")
     Q = gramian(system, "o")
-    diag_p = torch.diagonal(P, dim1=-2, dim2=-1).real.clamp_min(0)   # exact Gramians are PSD: clamp rounding only
-    diag_q = torch.diagonal(Q, dim1=-2, dim2=-1).real.clamp_min(0)
-    return torch.sqrt(diag_p * diag_q)
+    # diagonal systems: P_ii = |b_i|^2 / (1 - |lambda_i|^2) >= 0 in floating point too
+    return torch.sqrt(torch.diagonal(P, dim1=-2, dim2=-1).real * torch.diagonal(Q, dim1=-2, dim2=-1).real)
 
 
 def _magnitude_scores(block):
