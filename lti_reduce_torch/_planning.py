@@ -189,8 +189,9 @@ def choose_layer_order(layer, criterion, min_ratio):
             layer.note(text)
     elif criterion.kind == "order" and r < keywords["order"]:
         layer.note(f"order {keywords['order']} exceeds the numerical rank of every channel; using {r}")
-    # channels of numerical rank below r are truncated at their rank and padded later
-    layer.elem_orders = [min(r, int(np.count_nonzero(s))) for s in flat]
+    # channels of numerical rank below r are truncated at their rank (the core's clip) and
+    # padded later with dead states
+    layer.elem_orders = [choose_order(s, order=r).order for s in flat] if r < n else [n] * len(flat)
     if r >= n:
         layer.note(f"criterion keeps all {n} states")
         return

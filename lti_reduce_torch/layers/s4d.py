@@ -6,7 +6,7 @@ import torch
 
 from . import _scan
 from ._base import SSMLayer
-from .s5 import continuous_diagonal, discretize
+from .s5 import continuous_diagonal, discretize, log_uniform_, s4d_lin_
 
 __all__ = ["S4D"]
 
@@ -63,16 +63,13 @@ class S4D(SSMLayer):
 
     @torch.no_grad()
     def reset_parameters(self):
-        h, n = self.h, self.n
-        self.log_neg_A_re.fill_(math.log(0.5))
-        self.A_im.copy_(math.pi * torch.arange(n, dtype=torch.float64).expand(h, n))
+        s4d_lin_(self.log_neg_A_re, self.A_im)
         self.B_re.fill_(1.0)
         self.B_im.zero_()
         self.C_re.normal_(0.0, math.sqrt(0.5))
         self.C_im.normal_(0.0, math.sqrt(0.5))
         self.D.normal_(0.0, 1.0)
-        lo, hi = math.log(self.dt_min), math.log(self.dt_max)
-        self.log_step.copy_(lo + (hi - lo) * torch.rand(h, dtype=torch.float64))
+        log_uniform_(self.log_step, self.dt_min, self.dt_max)
 
     def continuous(self, params=None):
         """``(A (h, n), B (h, n), C (h, n))`` complex (differentiable); ``params`` as in

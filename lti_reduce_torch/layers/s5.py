@@ -7,7 +7,7 @@ import torch
 from . import _scan
 from ._base import DiagonalMIMOLayer
 
-__all__ = ["S5", "discretize", "continuous_diagonal"]
+__all__ = ["S5", "discretize", "continuous_diagonal", "s4d_lin_", "log_uniform_"]
 
 
 def discretize(Lambda, step, method):
@@ -39,6 +39,21 @@ def continuous_diagonal(P, log_neg_real, imag):
     """
     eigenvalues = torch.complex(-torch.exp(P[log_neg_real]), P[imag])
     return eigenvalues, torch.complex(P["B_re"], P["B_im"]), torch.complex(P["C_re"], P["C_im"])
+
+
+@torch.no_grad()
+def s4d_lin_(log_neg_real, imag):
+    """S4D-Lin eigenvalues ``-1/2 + i pi k`` (k = 0 .. n-1 along the last axis), in place."""
+    log_neg_real.fill_(math.log(0.5))
+    n = imag.shape[-1]
+    imag.copy_(math.pi * torch.arange(n, dtype=torch.float64).expand(imag.shape))
+
+
+@torch.no_grad()
+def log_uniform_(log_step, dt_min, dt_max):
+    """``log_step`` uniform on ``[log dt_min, log dt_max]`` (steps log-uniform), in place."""
+    lo, hi = math.log(dt_min), math.log(dt_max)
+    log_step.copy_(lo + (hi - lo) * torch.rand(log_step.shape, dtype=torch.float64))
 
 
 class S5(DiagonalMIMOLayer):
@@ -91,11 +106,8 @@ class S5(DiagonalMIMOLayer):
     def reset_parameters(self):
         """S4D-Lin eigenvalues, log-uniform steps, ``B_re, B_im ~ N(0, 1/(2h))``,
         ``C_re, C_im ~ N(0, 1/n)``, ``D ~ N(0, 1)``."""
-        n = self.n
-        self.log_neg_Lambda_re.fill_(math.log(0.5))
-        self.Lambda_im.copy_(math.pi * torch.arange(n, dtype=torch.float64))
-        lo, hi = math.log(self.dt_min), math.log(self.dt_max)
-        self.log_step.copy_(lo + (hi - lo) * torch.rand(n, dtype=torch.float64))
+        s4d_lin_(self.log_neg_Lambda_re, self.Lambda_im)
+        log_uniform_(self.log_step, self.dt_min, self.dt_max)
         self.reset_input_output()
 
     def continuous(self, params=None):
