@@ -138,7 +138,7 @@ def _one_seed(cfg, data, tensors, seed, cut, progress):
         _train(model, opt, sched, train_xy, cut, cfg.steps, gen)
         record(select, model, t_cut + time.perf_counter() - t1, d_state=SMALL_D_STATE,
                test_acc_at_cut=acc_cut, calibration_change=report.calibration_change,
-               held_out_change=report.held_out_change)
+               held_out_change=report.held_out_change, kept=[list(b.kept) for b in report.blocks])
 
     t2 = time.perf_counter()
     model, opt, sched = _fresh(cfg, data, SMALL_D_STATE, seed)
@@ -217,9 +217,12 @@ def run_mamba_experiment(cfg, *, out_dir, device="cpu", progress=True, command="
     _write(results, out_dir, "results.json")
     os.remove(os.path.join(out_dir, "results.partial.json"))
     table = _summary(results["runs"])
+    kept = "\n".join(f"- {method}: " + "; ".join(f"seed {r['seed']}: {r['kept']}" for r in results["runs"]
+                                                 if r["method"] == method)
+                     for method in ("hankel", "magnitude", "random"))
     text = (f"# Mamba d_state {FULL_D_STATE} -> {SMALL_D_STATE} ({data.summary()})\n\n"
             f"Command: `{command}`\n\n{table}\n\nReduction at step {cut} of {cfg.steps}; "
-            f"wall-clock {results['seconds']:.0f} s.\n")
+            f"wall-clock {results['seconds']:.0f} s.\n\nKept state indices (per block, of 0..15):\n\n{kept}\n")
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(text)
     print(text)
