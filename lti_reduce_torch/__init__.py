@@ -18,16 +18,18 @@ from .toolkit import (ModalForm, LayerFeedthrough, ReducedMatrices, float64_para
                       check_nonzero_eigenvalues, probe_points, probed_response, check_same_response,
                       cast_parameters, new_parameter_like, replace_parameter_, DiagonalAdapter)
 
-# The one place where the built-in layers get their adapters: layers never import adapters.
-for _layer_type, _adapter_type in BUILTIN_ADAPTERS:
-    register_adapter(_layer_type, _adapter_type())
-del _layer_type, _adapter_type
-
-# i8torch (issue 8 items 8-13): reliability errors, warnings and optimizer policies
 from ._modes import InferenceModeError
 from .optim import UnsupportedOptimizerError, register_optimizer_policy, optimizer_rebind_policy
 from .schedule import CompressorLogWarning
 from .checkpoint import CheckpointError, CheckpointWarning
+from . import thirdparty
+
+# The one place where the built-in layers get their adapters: layers never import adapters.
+# Third-party layers (lru-pytorch, s5-pytorch) get theirs when their package is importable.
+for _layer_type, _adapter_type in BUILTIN_ADAPTERS:
+    register_adapter(_layer_type, _adapter_type())
+del _layer_type, _adapter_type
+thirdparty.register_available()
 
 __all__ = ["SSMAdapter", "register_adapter", "unregister_adapter", "get_adapter", "registered_layer_types",
            "UnsupportedLayerError", "ReductionRefusedError", "LRUAdapter", "S5Adapter", "S4DAdapter",
@@ -39,6 +41,7 @@ __all__ = ["SSMAdapter", "register_adapter", "unregister_adapter", "get_adapter"
            "ModalForm", "LayerFeedthrough", "ReducedMatrices", "float64_parameters", "single_system",
            "stack_reduced", "check_stable_eigenvalues", "modal_form", "layer_feedthrough",
            "check_nonzero_eigenvalues", "probe_points", "probed_response", "check_same_response",
-           "cast_parameters", "new_parameter_like", "replace_parameter_", "DiagonalAdapter"]
-__all__ += ["InferenceModeError", "UnsupportedOptimizerError", "register_optimizer_policy", "optimizer_rebind_policy",
-            "CompressorLogWarning", "CheckpointError", "CheckpointWarning"]
+           "cast_parameters", "new_parameter_like", "replace_parameter_", "DiagonalAdapter",
+           # reliability: typed errors, warnings and optimizer rebind policies
+           "InferenceModeError", "UnsupportedOptimizerError", "register_optimizer_policy",
+           "optimizer_rebind_policy", "CompressorLogWarning", "CheckpointError", "CheckpointWarning"]

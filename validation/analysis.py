@@ -71,6 +71,8 @@ def ranking_stability(records, taus):
         for tau in taus:
             cm = [r for r in records if r["method"] == "compressm" and r.get("tau") == tau and r["seed"] == rec["seed"]]
             for li, (modal_end, hsv_end) in enumerate(zip(end["modal"], end["hsv"])):
+                if modal_end is None:       # a dense layer has no modes to rank
+                    continue
                 n = len(modal_end)
                 r = cm[0]["final_sizes"][li] if cm else tau_order(hsv_end, tau)
                 r = max(1, min(int(r), n))

@@ -8,7 +8,17 @@ import sys
 from .errors import ValidationError
 from .presets import PRESETS, METHODS, get_preset, validate
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "LAYER_CHOICES", "layer_class"]
+
+#: --layer name -> class name in lti_reduce_torch.layers ('mamba': a separate experiment)
+LAYER_CHOICES = ("lru", "s5", "s4d", "dense", "mamba")
+_LAYER_CLASSES = {"lru": "LRU", "s5": "S5", "s4d": "S4D", "dense": "DenseLTI"}
+
+
+def layer_class(name):
+    """The ``lti_reduce_torch.layers`` class for a ``--layer`` name (not 'mamba')."""
+    import lti_reduce_torch.layers as layers
+    return getattr(layers, _LAYER_CLASSES[name])
 
 
 def _tau(text):
@@ -44,6 +54,11 @@ def _add_common(p, default_out, out_help=None):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-analysis", action="store_true", help="skip the Weyl / bound / spectra measurements")
     p.add_argument("--no-figures", action="store_true", help="write table and JSON only")
+    p.add_argument("--jobs", type=_positive_int, default=1,
+                   help="--layer mamba only: seeds run in this many processes (results do not depend on it)")
+    p.add_argument("--layer", choices=LAYER_CHOICES, default="lru",
+                   help="SSM layer of the classifier's blocks (default: lru); 'mamba' runs the Mamba d_state "
+                        "experiment (validation.mamba_experiment) instead of the CompreSSM comparison")
 
 
 def build_parser():
@@ -132,12 +147,29 @@ def main(argv=None):
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
+    command = "python -m validation " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    if args.layer == "mamba":
+        if args.device != "cpu":
+            parser.error(f"--layer mamba runs on the CPU only (mambapy's pure-PyTorch scan), "
+                         f"got --device {args.device}")
+        from .mamba_experiment import run_mamba_experiment
+        run_mamba_experiment(cfg, out_dir=out, device=args.device, progress=not args.no_progress,
+                             command=command, jobs=args.jobs)
+        return 0
+    diagonal_only = sorted({"smallest", "random", "nuclear"} & set(cfg.methods))
+    if args.layer == "dense" and diagonal_only:
+        # the ablations keep modal states and the nuclear-norm regulariser differentiates the
+        # diagonal parameterisation: a dense layer has neither
+        if getattr(args, "methods", None):
+            parser.error(f"--layer dense: methods {diagonal_only} need a diagonal layer (modal states / the "
+                         "diagonal Hankel regulariser): use lru, s5 or s4d, or drop them from --methods")
+        print(f"note: --layer dense: skipping the preset's methods {diagonal_only}, which need a diagonal layer")
+        cfg = cfg.replace(methods=tuple(m for m in cfg.methods if m not in diagonal_only))
     from .runner import run_experiment
     try:
         run_experiment(cfg, out_dir=out, device=args.device, progress=not args.no_progress,
                        data_dir=getattr(args, "data_dir", None), download=getattr(args, "download", False),
-                       figures=not args.no_figures,
-                       command="python -m validation " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])))
+                       figures=not args.no_figures, layer_cls=layer_class(args.layer), command=command)
     except ValidationError as exc:  # missing optional package / data: exit like argparse, naming the fix
         parser.error(str(exc))
     return 0
