@@ -74,7 +74,7 @@ def work_train(rank, port, out):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        record["losses"].append(float(loss))
+        record["losses"].append(float(loss.detach()))
         report = dc.step(step)
         if report is not None:
             record["events"].append((step, state_digest(model, opt)))
