@@ -95,7 +95,7 @@ def work_fault(rank, port, out):
     _init(rank, port)
     model = TinyNet()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    dc = DistributedCompressor(model, opt, mode="fixed", fraction=0.25, events=[3], timeout=20)
+    dc = DistributedCompressor(model, opt, mode="fixed", fraction=0.25, events=[3, 5], timeout=20)
     record = {}
     original = LRUAdapter.rebuild
     if rank == 1:
@@ -126,6 +126,22 @@ def work_fault(rank, port, out):
     opt.step()
     report = dc.step(4)
     record["retried"] = (report is not None and report.changed, state_digest(model, opt))
+    # rank 1 computes a value one ulp off (as a different LAPACK build might): rank 0's values win
+    if rank == 1:
+        def nudged(self, module, reduced):
+            values = original(self, module, reduced)
+            name = sorted(values)[0]
+            values[name] = values[name].clone()
+            values[name].view(-1)[0] = torch.nextafter(values[name].view(-1)[0], torch.tensor(float("inf")))
+            return values
+        LRUAdapter.rebuild = nudged
+    loss = loss_of(dc.model, rank, 5)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    dc.step(5)
+    LRUAdapter.rebuild = original
+    record["nudged"] = state_digest(model, opt)
     torch.save(record, os.path.join(out, f"rank{rank}.pt"))
     dist.destroy_process_group()
 
@@ -263,6 +279,7 @@ def test_fault_on_one_rank_raises_everywhere_and_changes_nothing(tmp_path):
     assert "rank 1: RuntimeError: injected fault" in text
     assert r0["unchanged"] and r1["unchanged"]
     assert r0["retried"] == r1["retried"] and r0["retried"][0]
+    assert r0["nudged"] == r1["nudged"]                   # the vote saw different bytes, rank 0's were broadcast
 
 
 def test_disagreeing_ranks_and_unsupported_wrappers(tmp_path):
