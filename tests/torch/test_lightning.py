@@ -96,3 +96,22 @@ def test_ddp_two_cpu_processes_identical(tmp_path):
     assert r0["sizes"] == r1["sizes"] == {"lru": 7, "s5": 7}
     assert r0["wrapped"] == r1["wrapped"] == [True, True] and r0["bound"] and r1["bound"]
     assert r0["losses"] != r1["losses"]                        # different shards, same replica
+
+
+class Watched(TinySSM):
+    """Validation metric = the LRU's state size: any reduction is a 'drop' that must be rolled back."""
+
+    def validation_step(self, batch, batch_idx):
+        self.log("width", float(self.lru.nu_log.shape[0]))
+
+
+def test_pragmatic_rollback_through_validation_metric():
+    cb = CompreSSMCallback(mode="pragmatic", fraction=0.25, events=[5], monitor="width")
+    model = Watched()
+    t = trainer([cb], max_epochs=3, limit_val_batches=1, num_sanity_val_steps=0)
+    t.fit(model, loader(), loader())
+    assert [r.step for r in cb.reports] == [5]                       # validation at step 4 gave the metric
+    assert [h["event"] for h in cb.compressor.history] == ["reduce", "rollback"]
+    assert cb.compressor.stopped and state_sizes(model) == {"lru": 12, "s5": 12}
+    opt = t.optimizers[0]
+    assert [id(p) for p in opt.param_groups[0]["params"]] == [id(p) for p in model.parameters()]
