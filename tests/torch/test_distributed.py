@@ -178,6 +178,18 @@ def work_bad_input(rank, port, out):
     except RankMismatchError as exc:
         record["shape"] = str(exc)
     record["shape_unchanged"] = state_digest(model, opt) == before and dc.compressor.fired == set()
+    # pragmatic mode: rank 0's metric decides for every rank (rank 1's own would accept the reduction)
+    model = TinyNet()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    dc = DistributedCompressor(model, opt, mode="pragmatic", fraction=0.25, events=[2], timeout=20)
+    full = state_digest(model, opt)
+    dc.step(1, metric=1.0 if rank == 0 else 5.0)
+    reduced = dc.step(2)
+    wrapper = dc.model
+    dc.step(3, metric=0.0 if rank == 0 else 5.0)
+    record["pragmatic"] = (reduced.sizes, [h["event"] for h in dc.compressor.history], state_sizes(model),
+                           state_digest(model, opt) == full, dc.model is not wrapper,
+                           set(map(id, dc.model.module.parameters())) == set(map(id, model.parameters())))
     torch.save(record, os.path.join(out, f"rank{rank}.pt"))
     dist.destroy_process_group()
 
@@ -289,6 +301,8 @@ def test_disagreeing_ranks_and_unsupported_wrappers(tmp_path):
         assert "different steps {0: 2, 1: 3}" in r["step"] and r["step_unchanged"]
         assert "ranks [1] disagree with rank 0 on layer shapes" in r["shape"] and r["shape_unchanged"]
     assert r0["step"] == r1["step"] and r0["shape"] == r1["shape"]
+    assert r0["pragmatic"] == r1["pragmatic"] == ({"lru": 9, "s5": 9}, ["reduce", "rollback"],
+                                                  {"lru": 12, "s5": 12}, True, True, True)
 
 
 def test_a_hanging_rank_times_out_everywhere(tmp_path):
