@@ -118,6 +118,9 @@ _TORCH_SUBMODULES = [
     ("checkpoint", "Checkpoints of reduced models"),
     ("layers", "Layers"),
     ("adapters", "Adapters of the built-in layers"),
+    # issue 9 (i9): distributed training and the Lightning callback (optional: needs lightning)
+    ("distributed", "Distributed training: ``DistributedCompressor``"),
+    ("lightning", "Lightning: ``CompreSSMCallback``"),
 ]
 
 
@@ -147,7 +150,7 @@ def _torch_api():
         try:
             module = importlib.import_module(qualname)
         except ModuleNotFoundError as exc:
-            if exc.name == qualname:   # not written yet
+            if exc.name in (qualname, "lightning"):   # not written yet / optional dependency missing
                 continue
             raise
         names = [n for n in _public(module) if id(getattr(module, n)) not in placed]

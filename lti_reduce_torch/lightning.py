@@ -23,8 +23,8 @@ import numpy as np
 try:
     from lightning.pytorch.callbacks import Callback
 except ImportError as exc:  # pragma: no cover - the extra is not installed
-    raise ImportError("lti_reduce_torch.lightning needs the 'lightning' package: pip install "
-                      "'lti-reduce[lightning]'") from exc
+    raise ModuleNotFoundError("lti_reduce_torch.lightning needs the 'lightning' package: pip install "
+                              "'lti-reduce[lightning]'", name="lightning") from exc
 
 from lti_reduce import InvalidParameterError
 from .checkpoint import load_reduced_state_dict_
