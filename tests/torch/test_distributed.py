@@ -178,6 +178,18 @@ def work_bad_input(rank, port, out):
     except RankMismatchError as exc:
         record["shape"] = str(exc)
     record["shape_unchanged"] = state_digest(model, opt) == before and dc.compressor.fired == set()
+    # an existing DDP wrapper: rebuilt with the arguments read back from it
+    model = TinyNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    ddp = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True, gradient_as_bucket_view=True)
+    dc2 = DistributedCompressor(ddp, opt, mode="fixed", fraction=0.25, events=[1], timeout=20)
+    loss = loss_of(dc2.model, rank, 1)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    dc2.step(1)
+    record["existing"] = (dc2.model is not ddp, dc2.model.module is model, dc2.model.find_unused_parameters,
+                          dc2.model.gradient_as_bucket_view, state_sizes(model))
     # pragmatic mode: rank 0's metric decides for every rank (rank 1's own would accept the reduction)
     model = TinyNet()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -301,6 +313,7 @@ def test_disagreeing_ranks_and_unsupported_wrappers(tmp_path):
         assert "different steps {0: 2, 1: 3}" in r["step"] and r["step_unchanged"]
         assert "ranks [1] disagree with rank 0 on layer shapes" in r["shape"] and r["shape_unchanged"]
     assert r0["step"] == r1["step"] and r0["shape"] == r1["shape"]
+    assert r0["existing"] == r1["existing"] == (True, True, True, True, {"lru": 9, "s5": 9})
     assert r0["pragmatic"] == r1["pragmatic"] == ({"lru": 9, "s5": 9}, ["reduce", "rollback"],
                                                   {"lru": 12, "s5": 12}, True, True, True)
 
