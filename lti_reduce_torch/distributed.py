@@ -481,9 +481,9 @@ class DistributedCompressor:
     def _broadcast_from_rank0(self):
         src = dist.get_global_rank(self._control, 0)
         for _, tensor in _named_state(self.module, self.optimizers):
-            buf = tensor.detach().cpu().clone()
-            real = torch.view_as_real(buf) if buf.is_complex() else buf
-            dist.broadcast(real, src=src, group=self._control)
+            buf = tensor.detach().cpu().clone().contiguous()
+            if buf.numel():   # raw bytes: any dtype (complex, bool) travels exactly
+                dist.broadcast(buf.reshape(-1).view(torch.uint8), src=src, group=self._control)
             tensor.copy_(buf.to(tensor.device))
 
     def _write(self, record):
