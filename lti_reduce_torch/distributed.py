@@ -462,8 +462,9 @@ class DistributedCompressor:
             messages = {r: bytes(table[r, 4:4 + int(table[r, 3])].tolist()).decode("utf-8", "replace")
                         for r in failed}
             detail = "; ".join(f"rank {r}: {m}" for r, m in messages.items())
-            raise DistributedReductionError(f"the CompreSSM event at step {step} failed on rank(s) {failed} ({detail}); "
-                                            "it was undone on every rank", step, failed, messages) from error
+            raise DistributedReductionError(f"the CompreSSM event at step {step} failed on rank(s) {failed} "
+                                            f"({detail}); it was undone on every rank", step, failed,
+                                            messages) from error
         if bool((table[:, 1] != table[0, 1]).any()):
             sizes = self.compressor.sizes
             raise DistributedReductionError(f"the CompreSSM event at step {step} gave different layer shapes on "

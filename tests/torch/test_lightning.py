@@ -14,9 +14,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint  # noqa: E402
 
 from lti_reduce import InvalidParameterError  # noqa: E402
 from lti_reduce_torch import state_sizes  # noqa: E402
-from lti_reduce_torch.distributed import state_digest  # noqa: E402
 from lti_reduce_torch.lightning import CompreSSMCallback  # noqa: E402
-from tests.torch.lightning_job import TinySSM, Digests, loader, trainer  # noqa: E402
+from tests.torch.lightning_job import TinySSM, loader, trainer  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
