@@ -147,7 +147,7 @@ def work_fault(rank, port, out):
 
 
 def work_bad_input(rank, port, out):
-    """Ranks disagreeing (step, layer shapes), ZeRO, DataParallel: typed errors, nothing changed."""
+    """Ranks disagreeing (step, layer shapes), ZeRO, FSDP, DataParallel: typed errors, nothing changed."""
     from torch.distributed.optim import ZeroRedundancyOptimizer
     from lti_reduce_torch import reduce_
     _init(rank, port)
@@ -162,6 +162,13 @@ def work_bad_input(rank, port, out):
         DistributedCompressor(nn.DataParallel(model), energy=0.1, events=[1])
     except UnsupportedWrapperError as exc:
         record["dp"] = str(exc)
+    from torch.distributed.fsdp import FullyShardedDataParallel, fully_shard
+    record["fsdp"] = []
+    for sharded in (FullyShardedDataParallel(TinyNet(), device_id=torch.device("cpu")), fully_shard(TinyNet())):
+        try:
+            DistributedCompressor(sharded, energy=0.1, events=[1])
+        except UnsupportedWrapperError as exc:
+            record["fsdp"].append(str(exc))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     dc = DistributedCompressor(model, opt, mode="fixed", fraction=0.25, events=[2, 5], timeout=20)
     before = state_digest(model, opt)
@@ -306,10 +313,11 @@ def test_fault_on_one_rank_raises_everywhere_and_changes_nothing(tmp_path):
     assert r0["nudged"] == r1["nudged"]                   # the vote saw different bytes, rank 0's were broadcast
 
 
-def test_disagreeing_ranks_and_unsupported_wrappers(tmp_path):
+def test_disagreeing_ranks_unsupported_wrappers_existing_ddp_and_pragmatic(tmp_path):
     r0, r1 = run_job(work_bad_input, tmp_path)
     for r in (r0, r1):
         assert "ZeroRedundancyOptimizer" in r["zero"] and "DataParallel" in r["dp"]
+        assert len(r["fsdp"]) == 2 and all("(FSDP)" in m and "DistributedDataParallel" in m for m in r["fsdp"])
         assert "different steps {0: 2, 1: 3}" in r["step"] and r["step_unchanged"]
         assert "ranks [1] disagree with rank 0 on layer shapes" in r["shape"] and r["shape_unchanged"]
     assert r0["step"] == r1["step"] and r0["shape"] == r1["shape"]
