@@ -47,7 +47,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from lti_reduce import LTIReduceError, InvalidParameterError
-from .reduce import _as_optimizers
+from .reduce import _as_optimizers, state_sizes
 from .schedule import Compressor
 
 __all__ = ["DistributedCompressor", "DistributedReductionError", "DistributedTimeoutError", "RankMismatchError",
@@ -344,6 +344,14 @@ class DistributedCompressor:
         self.on_reduced = on_reduced
         self.log = log
         self._rewrap = rewrap if rewrap is not None else self._wrap_ddp
+        # before wrapping (DDP itself would only say "expects the same model"): name the problem
+        layout = torch.tensor([state_digest(module)[0]], dtype=torch.int64)
+        table = self._gather(layout, "construction").view(-1).tolist()
+        bad = [r for r, h in enumerate(table) if h != table[0]]
+        if bad:
+            raise RankMismatchError(f"model: ranks {bad} hold parameters or buffers whose names, shapes or dtypes "
+                                    f"differ from rank 0's ({state_sizes(module)} on rank {self.rank}); build the "
+                                    "same model on every rank (after a reduced checkpoint: load it on every rank)")
         self.model = wrapper if wrapper is not None else (module if rewrap is not None else self._wrap_ddp(module))
 
     def _wrap_ddp(self, module):

@@ -169,6 +169,13 @@ def work_bad_input(rank, port, out):
             DistributedCompressor(sharded, energy=0.1, events=[1])
         except UnsupportedWrapperError as exc:
             record["fsdp"].append(str(exc))
+    odd = TinyNet()
+    if rank == 1:
+        reduce_(odd, order={"s5": 5})
+    try:
+        DistributedCompressor(odd, energy=0.1, events=[1], timeout=20)
+    except RankMismatchError as exc:
+        record["construction"] = str(exc).split(" ({")[0]
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     dc = DistributedCompressor(model, opt, mode="fixed", fraction=0.25, events=[2, 5], timeout=20)
     before = state_digest(model, opt)
@@ -319,6 +326,8 @@ def test_disagreeing_ranks_unsupported_wrappers_existing_ddp_and_pragmatic(tmp_p
         assert "ZeroRedundancyOptimizer" in r["zero"] and "DataParallel" in r["dp"]
         assert len(r["fsdp"]) == 2 and all("(FSDP)" in m and "DistributedDataParallel" in m for m in r["fsdp"])
         assert "different steps {0: 2, 1: 3}" in r["step"] and r["step_unchanged"]
+        assert r["construction"] == ("model: ranks [1] hold parameters or buffers whose names, shapes or dtypes "
+                                     "differ from rank 0's")
         assert "ranks [1] disagree with rank 0 on layer shapes" in r["shape"] and r["shape_unchanged"]
     assert r0["step"] == r1["step"] and r0["shape"] == r1["shape"]
     assert r0["existing"] == r1["existing"] == (True, True, True, True, {"lru": 9, "s5": 9})
