@@ -40,7 +40,9 @@ import datetime
 import hashlib
 import json
 import os
+import random
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -179,8 +181,9 @@ class _Undo:
     """Everything an event may change on this rank, to put back bit for bit.
 
     Parameter/buffer *objects* and their values (a rollback writes into old parameters in
-    place), their gradients, optimizer group membership and state, and the schedule's
-    attributes (copied two levels deep, so a consumed rollback snapshot is kept too).
+    place), their gradients, optimizer group membership and state, the schedule's
+    attributes (copied two levels deep, so a consumed rollback snapshot is kept too) and
+    the CPU random streams (torch, numpy, python).
     """
 
     def __init__(self, module, optimizers, compressor):
@@ -200,6 +203,8 @@ class _Undo:
         self.schedule = {key: _copy2(value) for key, value in vars(compressor).items()
                          if key not in ("model", "optimizers", "generator")}
         self.generator = compressor.generator.get_state()
+        # a pragmatic rollback also rewinds the loop's random streams; an undone one must not
+        self.random = (torch.get_rng_state(), np.random.get_state(), random.getstate())
 
     @torch.no_grad()
     def restore(self):
@@ -223,6 +228,9 @@ class _Undo:
                 opt.state[p] = st
         vars(self.compressor).update(self.schedule)
         self.compressor.generator.set_state(self.generator)
+        torch.set_rng_state(self.random[0])
+        np.random.set_state(self.random[1])
+        random.setstate(self.random[2])
 
 
 def _copy2(value):
