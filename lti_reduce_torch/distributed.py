@@ -49,6 +49,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from lti_reduce import LTIReduceError, InvalidParameterError
+from ._wrappers import UnsupportedWrapperError
 from .reduce import _as_optimizers, state_sizes
 from .schedule import Compressor
 
@@ -81,10 +82,6 @@ class DistributedTimeoutError(LTIReduceError, TimeoutError):
 
 class RankMismatchError(LTIReduceError, ValueError):
     """Ranks disagree before an event (step, layer shapes or parameter values); nothing was changed."""
-
-
-class UnsupportedWrapperError(LTIReduceError, TypeError):
-    """The model wrapper or optimizer cannot be rebuilt after a reduction (FSDP, ZeRO, DataParallel)."""
 
 
 class ProcessGroupNotInitializedError(LTIReduceError, RuntimeError):
