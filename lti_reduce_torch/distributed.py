@@ -50,7 +50,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from lti_reduce import LTIReduceError, InvalidParameterError
 from ._wrappers import UnsupportedWrapperError
-from .reduce import _as_optimizers, state_sizes
+from ._arguments import as_optimizers
+from .reduce import state_sizes
 from .schedule import Compressor
 
 __all__ = ["DistributedCompressor", "DistributedReductionError", "DistributedTimeoutError", "RankMismatchError",
@@ -163,7 +164,7 @@ def state_digest(module, optimizers=()):
         optimizer state tensors have the same names, shapes and dtypes, and the same bits.
     """
     layout, values = hashlib.blake2b(digest_size=8), hashlib.blake2b(digest_size=8)
-    for name, tensor in _named_state(module, _as_optimizers(optimizers)):
+    for name, tensor in _named_state(module, as_optimizers(optimizers)):
         layout.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
         data = tensor.detach().cpu().contiguous()
         values.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
@@ -319,7 +320,7 @@ class DistributedCompressor:
                             f"got {type(ddp_kwargs).__name__}")
         if log is not None and not (isinstance(log, (str, os.PathLike)) or hasattr(log, "write")):
             raise TypeError(f"log must be None, a path or a file object with write(), got {type(log).__name__}")
-        opts = _as_optimizers(optimizers)
+        opts = as_optimizers(optimizers)
         _refuse_sharding(model, opts)
         if isinstance(model, nn.DataParallel):
             raise UnsupportedWrapperError("model: torch.nn.DataParallel is single-process; use "
