@@ -23,6 +23,12 @@ for _layer_type, _adapter_type in BUILTIN_ADAPTERS:
     register_adapter(_layer_type, _adapter_type())
 del _layer_type, _adapter_type
 
+# i8torch (issue 8 items 8-13): reliability errors, warnings and optimizer policies
+from ._modes import InferenceModeError
+from .optim import UnsupportedOptimizerError, register_optimizer_policy, optimizer_rebind_policy
+from .schedule import CompressorLogWarning
+from .checkpoint import CheckpointError, CheckpointWarning
+
 __all__ = ["SSMAdapter", "register_adapter", "unregister_adapter", "get_adapter", "registered_layer_types",
            "UnsupportedLayerError", "ReductionRefusedError", "LRUAdapter", "S5Adapter", "S4DAdapter",
            "DenseLTIAdapter", "LRU", "S5", "S4D", "DenseLTI", "reduce_", "ReductionReport", "LayerReduction",
@@ -34,3 +40,5 @@ __all__ = ["SSMAdapter", "register_adapter", "unregister_adapter", "get_adapter"
            "stack_reduced", "check_stable_eigenvalues", "modal_form", "layer_feedthrough",
            "check_nonzero_eigenvalues", "probe_points", "probed_response", "check_same_response",
            "cast_parameters", "new_parameter_like", "replace_parameter_", "DiagonalAdapter"]
+__all__ += ["InferenceModeError", "UnsupportedOptimizerError", "register_optimizer_policy", "optimizer_rebind_policy",
+            "CompressorLogWarning", "CheckpointError", "CheckpointWarning"]

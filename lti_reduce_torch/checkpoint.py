@@ -7,14 +7,30 @@ state dimension (through the adapter's ``resize_``) and then loads strictly.
 :class:`~lti_reduce_torch.schedule.Compressor` and user extras in one file that
 contains only tensors and plain containers and is read with
 ``torch.load(weights_only=True)``.
+
+*Integrity.* :func:`save_checkpoint` (format version 2) adds an ``"integrity"``
+entry: the SHA-256 of every tensor's bytes (with its dtype and shape) and one SHA-256
+over the whole content (every key, number, string and the tensor digests, in order). :func:`load_checkpoint`
+recomputes both before touching the model and raises :class:`CheckpointError` naming
+the file and the first tensor (or the non-tensor data) that differs. A file that cannot
+be read at all (truncated, a corrupt zip, a broken pickle) raises :class:`CheckpointError`
+as well. Version-1 files (written before integrity data existed) still load, with a
+:class:`CheckpointWarning` saying they cannot be verified.
+
+*Atomicity.* Both loaders are all-or-nothing: on any error (a corrupt file, unexpected
+keys, another architecture, optimizer groups that do not match) model, optimizers and compressor are
+left bit-identical to before. This costs one in-memory copy of the model's parameters
+and buffers during the load.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,16 +39,33 @@ from torch import nn
 
 from lti_reduce import ShapeError, InvalidParameterError
 from ._registry import get_adapter
+from ._backup import ModuleBackup, OptimizerBackup
+from ._modes import refuse_inference_mode
 from .optim import rebind_optimizer_
 from ._arguments import as_optimizers
 from ._discovery import reducible_layers
 
-__all__ = ["load_reduced_state_dict_", "ReducedLoadResult", "save_checkpoint", "load_checkpoint"]
+__all__ = ["load_reduced_state_dict_", "ReducedLoadResult", "save_checkpoint", "load_checkpoint",
+           "CheckpointError", "CheckpointWarning"]
 
 _FORMAT = "lti_reduce_torch.checkpoint"
-_VERSION = 1
+_VERSION = 2
+_UNVERIFIED_VERSIONS = (1,)     # written before integrity data existed
+_HASH = "sha256"
 _PER_ELEMENT = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.Adagrad,
                 torch.optim.Adamax, torch.optim.NAdam, torch.optim.RAdam)
+
+
+class CheckpointError(InvalidParameterError):
+    """A checkpoint file is unreadable, truncated, corrupt or of an unknown format.
+
+    A ``ValueError`` (through :class:`lti_reduce.InvalidParameterError`); the message
+    names the file and what is wrong. Raised before the model is touched.
+    """
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint was loaded without integrity verification (a version-1 file)."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +152,13 @@ def load_reduced_state_dict_(model, state_dict, strict=True) -> ReducedLoadResul
     ------
     ShapeError (ValueError)
         The stored shapes do not correspond to a state dimension of a registered layer.
-        The model is left unchanged.
+    RuntimeError
+        From ``model.load_state_dict`` (missing or unexpected keys with ``strict``, ...).
+    InferenceModeError (RuntimeError)
+        Inside ``torch.inference_mode()``.
+
+    On any error the model is left bit-identical (parameter and buffer objects, shapes
+    and values).
 
     Notes
     -----
@@ -129,10 +168,11 @@ def load_reduced_state_dict_(model, state_dict, strict=True) -> ReducedLoadResul
     must agree. The layer is resized with ``adapter.resize_`` (checked first on a copy of
     the layer), the new parameters get the old ones' ``requires_grad`` and ``__dict__``
     attributes, and then ``model.load_state_dict(state_dict, strict=strict)`` runs; if it
-    fails the resized layers are restored. Parameters of resized layers are new objects:
+    fails, every parameter and buffer is restored from a copy taken before. Parameters of resized layers are new objects:
     build the optimizer afterwards, or rebind an existing one with
     ``rebind_optimizer_(optimizer, result.replacements)``.
     """
+    refuse_inference_mode("load_reduced_state_dict_")
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(state_dict, Mapping):
@@ -148,16 +188,11 @@ def load_reduced_state_dict_(model, state_dict, strict=True) -> ReducedLoadResul
         _check_resized(name, probe, state_dict)
         plan.append((name, module, adapter, int(adapter.state_size(module)), n))
 
-    saved = []          # (module, kind, attr, object) for undo
+    backup = ModuleBackup(model)
     replacements = {}
     resized = {}
     try:
         for name, module, adapter, n_old, n in plan:
-            for sub in module.modules():
-                for attr, p in sub._parameters.items():
-                    saved.append((sub, "_parameters", attr, p))
-                for attr, b in sub._buffers.items():
-                    saved.append((sub, "_buffers", attr, b))
             before = dict(module.named_parameters())
             adapter.resize_(module, n)
             after = dict(module.named_parameters())
@@ -171,10 +206,11 @@ def load_reduced_state_dict_(model, state_dict, strict=True) -> ReducedLoadResul
                         setattr(new, attr, copy.copy(value))
                 replacements[old] = new
             resized[name] = (n_old, n)
+        # copies every matching tensor before it reports unexpected or missing keys: the
+        # backup undoes those copies too
         result = model.load_state_dict(state_dict, strict=strict)
     except BaseException:
-        for sub, kind, attr, obj in reversed(saved):
-            getattr(sub, kind)[attr] = obj
+        backup.restore()
         raise
     return ReducedLoadResult(resized=resized, replacements=replacements,
                              missing_keys=list(result.missing_keys), unexpected_keys=list(result.unexpected_keys))
@@ -205,6 +241,118 @@ def _check_plain(obj, path="extra"):
                     "torch.load(weights_only=True)")
 
 
+def _tensor_bytes(tensor):
+    """The tensor's elements in row-major order, as raw bytes (any dtype)."""
+    t = tensor.detach().resolve_conj().resolve_neg().to("cpu").contiguous().reshape(-1)
+    return t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
+
+
+def _digests(payload):
+    """``(SHA-256 of everything, [(path, SHA-256) of each tensor, in order])`` of ``payload``.
+
+    The overall digest covers every container, key and value in order, each tagged with
+    its type and length-prefixed (so no two different payloads feed the same bytes), and
+    each tensor as its dtype, shape and own digest.
+    """
+    whole = hashlib.sha256()
+    tensors = []
+
+    def feed(tag, data):
+        whole.update(tag + str(len(data)).encode() + b":" + data)
+
+    def walk(obj, path):
+        if isinstance(obj, torch.Tensor):
+            digest = hashlib.sha256(_tensor_bytes(obj)).hexdigest()
+            tensors.append((path, digest))
+            feed(b"x", f"{obj.dtype}|{tuple(obj.shape)}|{digest}".encode())
+        elif obj is None:
+            feed(b"N", b"")
+        elif isinstance(obj, bool):
+            feed(b"B", b"1" if obj else b"0")
+        elif isinstance(obj, int):
+            feed(b"i", str(obj).encode())
+        elif isinstance(obj, float):
+            feed(b"f", obj.hex().encode())
+        elif isinstance(obj, complex):
+            feed(b"c", f"{obj.real.hex()},{obj.imag.hex()}".encode())
+        elif isinstance(obj, str):
+            feed(b"s", obj.encode("utf-8", "surrogatepass"))
+        elif isinstance(obj, bytes):
+            feed(b"b", obj)
+        elif isinstance(obj, (torch.dtype, torch.device)):
+            feed(b"d" if isinstance(obj, torch.dtype) else b"v", str(obj).encode())
+        elif isinstance(obj, dict):
+            feed(b"D", str(len(obj)).encode())
+            for key, value in obj.items():
+                walk(key, f"{path}[key]")
+                walk(value, f"{path}[{key!r}]")
+        elif isinstance(obj, (list, tuple)):   # torch.Size is a tuple
+            feed({list: b"L", torch.Size: b"S"}.get(type(obj), b"T"), str(len(obj)).encode())
+            for i, item in enumerate(obj):
+                walk(item, f"{path}[{i}]")
+        else:
+            raise TypeError(f"{path} is a {type(obj).__name__}, which a checkpoint cannot hold")
+
+    walk(payload, "checkpoint")
+    return whole.hexdigest(), tensors
+
+
+def _integrity(body):
+    # tensor digests as a list in walk order: their paths are recomputed at load time,
+    # which keeps the record (and its unpickling) small
+    whole, tensors = _digests(body)
+    return {"algorithm": _HASH, "payload": whole, "tensors": [digest for _, digest in tensors]}
+
+
+def _verify(name, payload):
+    """Raise CheckpointError unless ``payload`` matches its recorded digests."""
+    record = payload.get("integrity")
+    if not (isinstance(record, dict) and record.get("algorithm") == _HASH and isinstance(record.get("payload"), str)
+            and isinstance(record.get("tensors"), list)):
+        raise CheckpointError(f"{name}: the integrity record is missing or malformed (expected "
+                              f"{{'algorithm': {_HASH!r}, 'payload': hex, 'tensors': [hex, ...]}}); the file is corrupt")
+    body = {key: value for key, value in payload.items() if key != "integrity"}
+    try:
+        whole, tensors = _digests(body)
+    except TypeError as exc:
+        raise CheckpointError(f"{name}: the file holds data a checkpoint never holds ({exc}); it is corrupt") from exc
+    if whole == record["payload"]:
+        return
+    if len(tensors) == len(record["tensors"]):
+        for (path, computed), stored in zip(tensors, record["tensors"]):
+            if computed != stored:
+                raise CheckpointError(f"{name}: tensor {path} has SHA-256 {computed}, but {stored!r} was recorded "
+                                      "at save time; the file is corrupt")
+    raise CheckpointError(f"{name}: the non-tensor data (keys, numbers, strings, shapes, dtypes) does not match "
+                          "the SHA-256 recorded at save time; the file is corrupt")
+
+
+def _read(path, map_location):
+    """The verified payload of a checkpoint file."""
+    name = repr(os.fspath(path))
+    with open(path, "rb") as f:      # a missing or unreadable path: the OSError as is
+        try:
+            payload = torch.load(f, map_location=map_location, weights_only=True)
+        except Exception as exc:      # truncated, corrupt zip, broken or foreign pickle
+            raise CheckpointError(f"{name} cannot be read as a checkpoint: it is truncated, corrupt or not "
+                                  f"written by torch.save ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        raise CheckpointError(f"{name} is not an lti_reduce_torch checkpoint (no format tag {_FORMAT!r})")
+    version = payload.get("version")
+    if version in _UNVERIFIED_VERSIONS:
+        warnings.warn(f"{name} is a version-{version} checkpoint, written without integrity data: it is loaded "
+                      "unverified. Save it again to add SHA-256 digests", CheckpointWarning, stacklevel=3)
+    elif version == _VERSION:
+        _verify(name, payload)
+    else:
+        raise CheckpointError(f"{name}: checkpoint version {version!r} is not supported (expected {_VERSION}, or "
+                              f"{', '.join(map(str, _UNVERIFIED_VERSIONS))} without integrity data)")
+    for key, kind in (("model", dict), ("sizes", dict)):
+        if not isinstance(payload.get(key), kind):
+            raise CheckpointError(f"{name}: entry {key!r} is missing or not a {kind.__name__}; the file is corrupt")
+    return payload
+
+
 def save_checkpoint(path, model, optimizer=None, compressor=None, extra=None):
     """Write model (reduced or not), optimizer(s), compressor state and extras to ``path``.
 
@@ -223,6 +371,12 @@ def save_checkpoint(path, model, optimizer=None, compressor=None, extra=None):
     ------
     TypeError
         If ``extra`` (or a state dict) holds other objects.
+
+    Notes
+    -----
+    The file (format version 2) records the SHA-256 of every tensor and of the whole
+    content, which :func:`load_checkpoint` verifies (see the module notes). Hashing reads
+    every byte once more: about the time of writing the file.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -238,6 +392,7 @@ def save_checkpoint(path, model, optimizer=None, compressor=None, extra=None):
         _check_plain(extra)
         payload["extra"] = extra
     _check_plain(payload, "checkpoint")
+    payload["integrity"] = _integrity(payload)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".ckpt-", dir=directory)
@@ -284,29 +439,60 @@ def load_checkpoint(path, model, optimizer=None, compressor=None, map_location=N
     -------
     extra
         The ``extra`` object that was saved (None if none).
+
+    Raises
+    ------
+    CheckpointError (ValueError)
+        The file is truncated, corrupt (an integrity digest differs), not a checkpoint,
+        or of an unknown version. Raised before anything is changed.
+    InvalidParameterError (ValueError)
+        The file lacks the optimizer or compressor state asked for, or holds another
+        number of optimizer states.
+    OSError
+        The path cannot be opened.
+    ShapeError, RuntimeError, ValueError
+        The model or optimizers do not fit the stored state (unexpected keys, another
+        architecture, other optimizer groups).
+
+    On any error, model, optimizers and compressor are left bit-identical to before
+    (parameter and buffer objects and values; optimizer groups, hyper-parameters and
+    state).
+
+    Warns
+    -----
+    CheckpointWarning
+        For a version-1 file, loaded without verification.
     """
-    payload = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise InvalidParameterError(f"{os.fspath(path)!r} is not an lti_reduce_torch checkpoint")
-    if payload.get("version") != _VERSION:
-        raise InvalidParameterError(f"checkpoint version {payload.get('version')!r} is not supported "
-                                    f"(expected {_VERSION})")
-    result = load_reduced_state_dict_(model, payload["model"], strict=strict)
+    refuse_inference_mode("load_checkpoint")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    opts = [] if optimizer is None else as_optimizers(optimizer)
+    payload = _read(path, map_location)
+    # what the caller passed against what the file holds: checked before anything changes
+    states = []
     if optimizer is not None:
         if "optimizer" not in payload:
             raise InvalidParameterError("optimizer given but the checkpoint holds no optimizer state")
-        opts = as_optimizers(optimizer)
         states = payload["optimizer"]
         states = [states] if isinstance(states, dict) else list(states)
         if len(states) != len(opts):
             raise InvalidParameterError(f"the checkpoint holds {len(states)} optimizer state(s), "
                                         f"{len(opts)} optimizer(s) given")
+    if compressor is not None and "compressor" not in payload:
+        raise InvalidParameterError("compressor given but the checkpoint holds no compressor state")
+    model_backup = ModuleBackup(model)
+    optimizer_backups = [OptimizerBackup(opt) for opt in opts]
+    try:
+        result = load_reduced_state_dict_(model, payload["model"], strict=strict)
         for opt, state in zip(opts, states):
             rebind_optimizer_(opt, result.replacements)
             opt.load_state_dict(state)
             _check_optimizer_shapes(opt)
-    if compressor is not None:
-        if "compressor" not in payload:
-            raise InvalidParameterError("compressor given but the checkpoint holds no compressor state")
-        compressor.load_state_dict(payload["compressor"])
+        if compressor is not None:
+            compressor.load_state_dict(payload["compressor"])   # last: it is atomic itself
+    except BaseException:
+        for backup in optimizer_backups:
+            backup.restore()
+        model_backup.restore()
+        raise
     return payload.get("extra")

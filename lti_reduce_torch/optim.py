@@ -14,6 +14,31 @@ Optimizer state is handled conservatively:
 * otherwise its state is removed, so the optimizer restarts that parameter from scratch
   (Adam: step 0 with zero moments). Keeping an old step count with zeroed or re-sliced
   moments would give over-sized or meaningless updates.
+
+That is only valid for optimizers whose state is one lazily created dict per parameter in
+``optimizer.state``. Each optimizer class therefore has a *rebind policy*
+(:func:`optimizer_rebind_policy`):
+
+``'per_parameter'``
+    All of ``torch.optim`` except LBFGS (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta,
+    Adamax, NAdam, RAdam, ASGD, Rprop, SparseAdam, Adafactor, Muon): each creates a
+    parameter's state at its first step when the state is empty (checked in torch 2.13).
+    Adagrad also creates it at construction, and older torch releases rely on that: a
+    restarted Adagrad parameter gets that initial state (``step`` 0, ``sum`` filled with
+    ``initial_accumulator_value``).
+``'reset'``
+    LBFGS: its history (``d``, ``old_dirs``, ``prev_flat_grad``, ...) is a set of flat
+    vectors over *all* parameters, stored under the first parameter. When any of its
+    parameters is replaced, the whole history is cleared (and its cached total parameter
+    count) and the next step starts a new quasi-Newton history (a steepest-descent first
+    step, as after construction).
+``None``
+    Any other class (third-party optimizers, ``ZeroRedundancyOptimizer``, your own):
+    the library cannot know where it keeps state, so a rebind that would replace one of
+    its parameters raises :class:`UnsupportedOptimizerError` before anything changes.
+    Declare the policy of your class with :func:`register_optimizer_policy`.
+
+A subclass gets the policy of its nearest registered base class.
 """
 
 from __future__ import annotations
@@ -23,11 +48,121 @@ from typing import Mapping
 
 import torch
 
-__all__ = ["rebind_optimizer_", "RebindSummary"]
+__all__ = ["rebind_optimizer_", "RebindSummary", "UnsupportedOptimizerError", "register_optimizer_policy",
+           "optimizer_rebind_policy", "forget_cached_sizes", "check_rebindable"]
 
 #: State keys that hold a count rather than a per-element moment; kept as they are
 #: when a state is transformed by an exact map.
 _COUNT_KEYS = frozenset({"step"})
+
+_POLICIES = ("per_parameter", "reset")
+
+#: class -> policy; torch 2.13's optimizers, checked one by one: all but LBFGS create a
+#: parameter's state lazily (``if len(state) == 0`` / ``state.get``) in their step.
+_REBIND_POLICY = {cls: "per_parameter" for cls in (
+    torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.Adagrad,
+    torch.optim.Adadelta, torch.optim.Adamax, torch.optim.NAdam, torch.optim.RAdam, torch.optim.ASGD,
+    torch.optim.Rprop, torch.optim.SparseAdam)}
+for _name in ("Adafactor", "Muon"):      # newer torch releases only
+    if hasattr(torch.optim, _name):
+        _REBIND_POLICY[getattr(torch.optim, _name)] = "per_parameter"
+_REBIND_POLICY[torch.optim.LBFGS] = "reset"
+
+
+class UnsupportedOptimizerError(TypeError):
+    """An optimizer's state cannot be rebound to replaced parameters.
+
+    Raised before anything is changed; the message names the optimizer class and how to
+    declare its policy with :func:`register_optimizer_policy`.
+    """
+
+
+def register_optimizer_policy(optimizer_class, policy):
+    """Declare how an optimizer class keeps its state, so that reductions can rebind it.
+
+    Parameters
+    ----------
+    optimizer_class : type
+        A subclass of ``torch.optim.Optimizer``.
+    policy : {'per_parameter', 'reset'} or None
+        ``'per_parameter'``: all state lives in ``optimizer.state[p]`` (one dict per
+        parameter, element-wise tensors and counts) and an empty dict is initialised at
+        the next step. ``'reset'``: replacing any parameter clears the optimizer's whole
+        state. None removes a registration (the class then gets its bases' policy).
+
+    Returns
+    -------
+    str or None
+        The previous registration of exactly this class.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lti_reduce_torch import register_optimizer_policy, optimizer_rebind_policy
+    >>> class SignSGD(torch.optim.SGD):
+    ...     pass
+    >>> optimizer_rebind_policy(SignSGD)      # inherited from SGD
+    'per_parameter'
+    >>> register_optimizer_policy(SignSGD, "reset")
+    >>> optimizer_rebind_policy(SignSGD)
+    'reset'
+    >>> register_optimizer_policy(SignSGD, None)
+    'reset'
+    """
+    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
+        raise TypeError(f"optimizer_class must be a subclass of torch.optim.Optimizer, got {optimizer_class!r}")
+    if policy is not None and policy not in _POLICIES:
+        raise ValueError(f"policy must be one of {_POLICIES} or None, got {policy!r}")
+    previous = _REBIND_POLICY.pop(optimizer_class, None)
+    if policy is not None:
+        _REBIND_POLICY[optimizer_class] = policy
+    return previous
+
+
+def optimizer_rebind_policy(optimizer):
+    """Rebind policy (``'per_parameter'``, ``'reset'`` or None) of an optimizer or its class.
+
+    See Also
+    --------
+    register_optimizer_policy
+    """
+    cls = optimizer if isinstance(optimizer, type) else type(optimizer)
+    for base in cls.__mro__:
+        if base in _REBIND_POLICY:
+            return _REBIND_POLICY[base]
+    return None
+
+
+def check_rebindable(optimizers, parameters):
+    """Raise :class:`UnsupportedOptimizerError` early if a rebind of ``parameters`` would be refused.
+
+    Parameters
+    ----------
+    optimizers : iterable of torch.optim.Optimizer
+    parameters : iterable of torch.nn.Parameter
+        Parameters that may be replaced later (e.g. those of the reducible layers).
+
+    Raises
+    ------
+    UnsupportedOptimizerError (TypeError)
+        If an optimizer without a rebind policy holds one of ``parameters``.
+    """
+    wanted = {id(p) for p in parameters}
+    for optimizer in optimizers:
+        if optimizer_rebind_policy(optimizer) is None and any(
+                id(p) in wanted for group in optimizer.param_groups for p in group["params"]):
+            raise _refuse(optimizer)
+
+
+def _refuse(optimizer):
+    cls = type(optimizer)
+    return UnsupportedOptimizerError(
+        f"optimizer {cls.__module__}.{cls.__qualname__} holds a parameter of a layer to be reduced, but "
+        "lti_reduce_torch does not know how it keeps its state, so it cannot rebind it safely; nothing was "
+        "changed. If its state is one dict per parameter in optimizer.state, created at the first step "
+        f"when empty, call register_optimizer_policy({cls.__qualname__}, 'per_parameter'); if its state "
+        f"may simply be cleared, register_optimizer_policy({cls.__qualname__}, 'reset'); otherwise build a "
+        "new optimizer after the reduction")
 
 
 @dataclass(frozen=True)
@@ -85,6 +220,7 @@ class _RebindPlan:
         self.slots = []        # (group, index, old, new)
         self.new_states = {}   # new -> state dict (mapped) ; absent -> dropped
         self.old_states = {}   # old -> state dict as it was (for revert)
+        self.caches = {}       # optimizer attributes derived from the parameters' shapes
         mapped = dropped = 0
         live = set()
         for group in optimizer.param_groups:
@@ -105,26 +241,81 @@ class _RebindPlan:
                     new_state = _map_state(p, new, state, state_maps.get(p))
                     if new_state is None:
                         dropped += 1
+                        initial = _initial_state(optimizer, group, new)
+                        if initial is not None:
+                            self.new_states[new] = initial
                     else:
                         self.new_states[new] = new_state
                         mapped += 1
+        if self.slots:
+            policy = optimizer_rebind_policy(optimizer)
+            if policy is None:
+                raise _refuse(optimizer)
+            if policy == "reset":
+                # flat history over all parameters: none of it survives a change of shape
+                self.old_states = dict(optimizer.state)
+                self.new_states = {}
+                mapped, dropped = 0, len(self.slots)
+                self.caches = _cached_sizes(optimizer)
         self.summary = RebindSummary(replaced=len(self.slots), mapped=mapped, dropped=dropped)
 
     def commit(self):
         state = self.optimizer.state
         for group, index, old, new in self.slots:
             group["params"][index] = new
+        for old in self.old_states:
             state.pop(old, None)
-            if new in self.new_states:
-                state[new] = self.new_states[new]
+        state.update(self.new_states)
+        for attr in self.caches:
+            setattr(self.optimizer, attr, None)
 
     def revert(self):
         state = self.optimizer.state
         for group, index, old, new in self.slots:
             group["params"][index] = old
+        for new in self.new_states:
             state.pop(new, None)
-            if old in self.old_states:
-                state[old] = self.old_states[old]
+        state.update(self.old_states)
+        for attr, value in self.caches.items():
+            setattr(self.optimizer, attr, value)
+
+
+def _initial_state(optimizer, group, new):
+    """The state ``optimizer`` gives a parameter at construction, where it needs one.
+
+    Adagrad creates its per-parameter state (``step``, ``sum`` filled with
+    ``initial_accumulator_value``) in ``__init__``, and torch releases before lazy
+    initialisation expect it in ``step()``; elsewhere the state starts empty. The state is
+    taken from a throwaway Adagrad built on ``new`` alone (torch's own initialisation,
+    identical to what a lazily initialising release creates at the first step).
+    """
+    if not isinstance(optimizer, torch.optim.Adagrad):
+        return None
+    fresh = torch.optim.Adagrad([new], initial_accumulator_value=group["initial_accumulator_value"],
+                                foreach=group.get("foreach"), fused=group.get("fused"))
+    return dict(fresh.state[new]) or None
+
+
+def _cached_sizes(optimizer):
+    """LBFGS caches its total parameter count (``_numel_cache``, torch 2.x; None = recompute)."""
+    if isinstance(optimizer, torch.optim.LBFGS) and hasattr(optimizer, "_numel_cache"):
+        return {"_numel_cache": optimizer._numel_cache}
+    return {}
+
+
+def forget_cached_sizes(optimizer):
+    """Make an optimizer recompute what it cached about its parameters' sizes.
+
+    Needed whenever parameters of another shape are put into an optimizer's groups
+    (a rebind, a rollback, an undone load); today only LBFGS caches such a thing (its
+    total parameter count). Other optimizers are left alone.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+    """
+    for attr in _cached_sizes(optimizer):
+        setattr(optimizer, attr, None)
 
 
 def _validate_replacements(replacements, state_maps):
@@ -164,7 +355,9 @@ def rebind_optimizer_(optimizer, replacements: Mapping, state_maps: Mapping | No
     Parameters
     ----------
     optimizer : torch.optim.Optimizer
-        Any optimizer built on ``param_groups`` / ``state`` (SGD, Adam, AdamW, ...).
+        One with a rebind policy (every ``torch.optim`` class; others through
+        :func:`register_optimizer_policy`), or one that holds none of the replaced
+        parameters.
     replacements : mapping of torch.nn.Parameter to torch.nn.Parameter
         Old parameter -> new parameter. Old parameters that the optimizer does not hold
         are ignored, so the same mapping can be applied to several optimizers.
@@ -184,16 +377,20 @@ def rebind_optimizer_(optimizer, replacements: Mapping, state_maps: Mapping | No
     ------
     TypeError
         If an argument has the wrong type.
+    UnsupportedOptimizerError (TypeError)
+        If the optimizer holds a replaced parameter and its class has no rebind policy.
     ValueError
         If a new parameter is already in the optimizer, or a map returns a wrong shape.
-        Nothing is changed in that case.
+        Nothing is changed in any of these cases.
 
     Notes
     -----
     Each new parameter takes the old one's place in the same group at the same position,
     so group hyper-parameters (``lr``, ``weight_decay``, ...) and objects holding the
     groups (LR schedulers) remain valid. State of parameters not in ``replacements`` is
-    kept bit for bit (the very same tensors).
+    kept bit for bit (the very same tensors), except under the ``'reset'`` policy
+    (LBFGS), where replacing any parameter clears the whole state (``mapped == 0``,
+    ``dropped == replaced``); see the module notes.
     """
     plan = plan_rebind(optimizer, replacements, state_maps)
     plan.commit()

@@ -27,6 +27,7 @@ from ._planning import compute_hsvs, group_layers, plan_layers
 from ._registry import registered_layer_types
 from ._report import LayerReduction, ReductionReport
 from .selection import as_selection
+from ._modes import refuse_inference_mode
 
 __all__ = ["reduce_", "ReductionReport", "LayerReduction", "reducible_layers", "state_sizes"]
 
@@ -108,6 +109,7 @@ def reduce_(model, *, order=None, energy=None, tol=None, horizon=None, optimizer
       Call this between ``optimizer.step()`` and the next forward pass: the new
       parameters carry no ``.grad``.
     """
+    refuse_inference_mode("reduce_")
     t_start = time.perf_counter()
     criterion = check_criterion(order=order, tol=tol, energy=energy, by_name=True)
     method = as_selection(select)

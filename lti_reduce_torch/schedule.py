@@ -10,9 +10,9 @@ Modes (the published ones):
     At each event, cut a fixed fraction of every layer's current state dimension.
 ``pragmatic``
     As ``tolerance`` (with ``energy=``) or ``fixed`` (with ``fraction=``), but each
-    reduction is checked: model, buffers and optimizer are snapshotted before it; on the
-    next call that supplies ``metric``, if the metric dropped by more than
-    ``rollback_tolerance`` compared to the pre-reduction metric, everything is rolled
+    reduction is checked: model, buffers, optimizer and random streams are snapshotted
+    before it; on the next call that supplies ``metric``, if the metric dropped by more
+    than ``rollback_tolerance`` compared to the pre-reduction metric, everything is rolled
     back bit for bit and reduction stops for the rest of training.
 
 Events are explicit steps (``events=``) or a window with an interval or a count; each
@@ -28,10 +28,12 @@ import json
 import math
 import numbers
 import os
+import random
 import time
 import warnings
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -39,8 +41,10 @@ from lti_reduce import InvalidParameterError, check_criterion
 from ._arguments import as_optimizers, check_horizon, check_min_ratio
 from .reduce import reduce_, reducible_layers, state_sizes
 from .selection import as_selection
+from ._backup import ModuleBackup
+from .optim import check_rebindable, forget_cached_sizes
 
-__all__ = ["Compressor", "CompressorWarning"]
+__all__ = ["Compressor", "CompressorWarning", "CompressorLogWarning"]
 
 _MODES = ("tolerance", "fixed", "pragmatic")
 _STATE_VERSION = 1
@@ -48,6 +52,34 @@ _STATE_VERSION = 1
 
 class CompressorWarning(UserWarning):
     """A schedule event was merged, skipped or could not be checked as configured."""
+
+
+class CompressorLogWarning(CompressorWarning):
+    """An event record could not be written to the JSON-lines log (it is kept and retried)."""
+
+
+class _RandomStates:
+    """The random number streams a training loop draws from, captured for a rollback.
+
+    torch's CPU generator, every CUDA device's generator when CUDA is initialised, numpy's
+    global ``RandomState``, python's ``random`` and the compressor's own generator.
+    """
+
+    def __init__(self, generator):
+        self.generator = generator
+        self.generator_state = generator.get_state()
+        self.torch_cpu = torch.get_rng_state()
+        self.torch_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        self.numpy = np.random.get_state()
+        self.python = random.getstate()
+
+    def restore(self):
+        self.generator.set_state(self.generator_state)
+        torch.set_rng_state(self.torch_cpu)
+        if self.torch_cuda is not None:
+            torch.cuda.set_rng_state_all(self.torch_cuda)
+        np.random.set_state(self.numpy)
+        random.setstate(self.python)
 
 
 def _is_int(x):
@@ -103,20 +135,18 @@ def _resolve_events(events, window, interval, count):
 
 
 class _Snapshot:
-    """Bit-exact copy of a model's parameters and buffers and of optimizers' membership and state.
+    """Bit-exact copy of a model's parameters and buffers, optimizers' membership and state,
+    and the random streams.
 
     Parameter and buffer *objects* are remembered (a reduction replaces parameters by new
     objects; the old ones are put back), their values are cloned (untouched parameters
-    keep training after the snapshot).
+    keep training after the snapshot), and so are optimizer state tensors (updated in
+    place by training steps).
     """
 
-    def __init__(self, model, optimizers):
-        self.params, self.buffers = [], []
-        for module in model.modules():
-            for name, p in module._parameters.items():
-                self.params.append((module, name, p, None if p is None else p.detach().clone()))
-            for name, b in module._buffers.items():
-                self.buffers.append((module, name, b, None if b is None else b.detach().clone()))
+    def __init__(self, model, optimizers, generator):
+        self.random = _RandomStates(generator)
+        self.model = ModuleBackup(model)
         self.optim = []
         for opt in optimizers:
             groups = [list(group["params"]) for group in opt.param_groups]
@@ -124,32 +154,17 @@ class _Snapshot:
                          for k, v in st.items()} for p, st in opt.state.items()}
             self.optim.append((opt, groups, state))
 
-    @torch.no_grad()
     def restore(self):
-        for module, name, p, data in self.params:
-            if module._parameters.get(name) is not p:
-                setattr(module, name, p)
-            if p is not None:
-                if p.shape != data.shape:
-                    p.data = data
-                else:
-                    p.copy_(data)
-                p.grad = None
-        for module, name, b, data in self.buffers:
-            if b is not None:
-                if b.shape != data.shape:
-                    b.data = data
-                else:
-                    b.copy_(data)
-            if module._buffers.get(name) is not b:
-                module._buffers[name] = b
+        self.model.restore(clear_grads=True)
         for opt, groups, state in self.optim:
             for group, params in zip(opt.param_groups, groups):
                 group["params"][:] = params
             opt.state.clear()
             for p, st in state.items():
                 opt.state[p] = st
-        self.params = self.buffers = self.optim = None
+            forget_cached_sizes(opt)
+        self.random.restore()
+        self.model = self.optim = self.random = None
 
 
 class Compressor:
@@ -159,7 +174,10 @@ class Compressor:
     ----------
     model : torch.nn.Module
     optimizers : torch.optim.Optimizer or iterable of them
-        Rebound in place at each reduction (and restored on rollback).
+        Rebound in place at each reduction (and restored on rollback). An optimizer
+        without a rebind policy (see :mod:`lti_reduce_torch.optim`) that holds parameters
+        of a layer to compress raises :class:`~lti_reduce_torch.optim.UnsupportedOptimizerError`
+        here.
     mode : {'tolerance', 'fixed', 'pragmatic'}
     energy : float, optional
         tau in (0, 1) for ``tolerance`` (required) and ``pragmatic``.
@@ -192,7 +210,9 @@ class Compressor:
         Restrict to these qualified layer names.
     log : str, os.PathLike or file object, optional
         Where each event is written as one JSON line (``{"event": "reduce" | "rollback" |
-        "accept", "step": ..., ...}``); a path is opened in append mode for each write.
+        "accept" | "skip", "step": ..., ...}``); a path is opened in append mode for each
+        write. A failed write (permissions, full disk) does not undo or repeat the event:
+        it is reported by a :class:`CompressorLogWarning` and retried at the next write.
     seed : int
         Seed of the ``torch.Generator`` used by ``select='random'``.
 
@@ -204,8 +224,17 @@ class Compressor:
     next call supplying a metric. A snapshot costs one copy of the parameters, buffers
     and optimizer state (only in pragmatic mode, only between an event and its check).
     Rollback restores parameters (objects, shapes, values), buffers, optimizer group
-    membership and state; group hyper-parameters (``lr``, ...) are left alone so LR
-    schedulers stay in step with the loop, and gradients are cleared.
+    membership and state, and the random streams as they were at the event: torch's CPU
+    generator (and CUDA's, when initialised), numpy's global ``RandomState``, python's
+    ``random`` and :attr:`generator`. A run continues after a rollback exactly as a run
+    that never reduced continued after the event step (same dropout masks, same batches
+    drawn from those streams); what the loop holds itself (a data-loader iterator, the
+    step counter) is not rewound. Group hyper-parameters (``lr``, ...) are left alone so
+    LR schedulers stay in step with the loop, and gradients are cleared.
+
+    Each event happens exactly once: it is marked as fired in the same call that applies
+    it, before the log line is written (see ``log``); if the reduction itself raises,
+    nothing has changed and the event stays due.
 
     The compressor holds no global state and decides from the parameters alone, so in
     data-parallel training every rank can run it on identical replicas (or rank 0 can
@@ -255,12 +284,16 @@ class Compressor:
         self.seed = int(seed)
         if not reducible_layers(model, self.layers):
             raise InvalidParameterError("model has no submodule with a registered adapter to compress")
+        # refused now rather than at every due event
+        check_rebindable(self.optimizers, (p for _, layer in reducible_layers(model, self.layers)
+                                           for p in layer.parameters()))
         self.generator = torch.Generator().manual_seed(self.seed)
         self.fired = set()
         self.stopped = False
         self.last_metric = None
         self.history = []
         self._pending = None   # {"step", "metric", "snapshot"}
+        self._unwritten = []   # log lines whose write failed, retried first at the next write
 
     # ----------------------------------------------------------------------------------
     @property
@@ -273,17 +306,46 @@ class Compressor:
         """True while a pragmatic reduction waits for its metric check."""
         return self._pending is not None
 
-    def _write(self, record):
+    def _write(self, record, stacklevel):
+        """Append ``record`` (and any earlier records that failed) to the log; never raises.
+
+        The event a record describes has already happened and been marked as fired, so a
+        failing log (permissions, full disk, closed file) must not make the caller retry
+        it: the failure is a :class:`CompressorLogWarning` and the lines wait in a backlog
+        that the next write retries first, so the log stays complete and in order.
+        ``stacklevel`` points the warning at the user's call of :meth:`step`.
+        """
         if self.log is None:
             return
-        line = json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
-        if hasattr(self.log, "write"):
-            self.log.write(line)
-            if hasattr(self.log, "flush"):
-                self.log.flush()
-        else:
-            with open(self.log, "a", encoding="utf-8") as f:
-                f.write(line)
+        self._unwritten.append(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
+        text = "".join(self._unwritten)
+        try:
+            if hasattr(self.log, "write"):
+                self.log.write(text)
+                if hasattr(self.log, "flush"):
+                    self.log.flush()
+            else:
+                with open(self.log, "a", encoding="utf-8") as f:
+                    start = f.tell()
+                    try:
+                        f.write(text)
+                        f.flush()
+                    except OSError:
+                        # drop a partly written line so that the retry leaves no broken line
+                        try:
+                            f.truncate(start)
+                        except OSError:
+                            pass
+                        raise
+        except (OSError, ValueError) as exc:   # ValueError: a closed file object
+            where = self.log if isinstance(self.log, (str, os.PathLike)) else type(self.log).__name__
+            warnings.warn(f"Compressor: could not write the {record['event']!r} record of step {record['step']} "
+                          f"to the log {os.fspath(where) if isinstance(where, os.PathLike) else where!r} "
+                          f"({type(exc).__name__}: {exc}). The event itself happened once and is in "
+                          f"Compressor.history; {len(self._unwritten)} unwritten record(s) are retried at the "
+                          "next write", CompressorLogWarning, stacklevel=stacklevel)
+            return
+        self._unwritten.clear()
 
     def _criterion(self):
         if self.energy is not None:
@@ -315,7 +377,7 @@ class Compressor:
             record.update(event="accept")
         self._pending = None
         self.history.append(record)
-        self._write(record)
+        self._write(record, stacklevel=4)
 
     def step(self, step, metric=None):
         """Advance the schedule; reduce when an event is due.
@@ -347,12 +409,13 @@ class Compressor:
             if self.stopped:
                 record = {"event": "skip", "step": step, "scheduled": due, "reason": "stopped after a rollback"}
                 self.history.append(record)
-                self._write(record)
             else:
                 # marked as fired only once done: if reduce_ raises, nothing changed and the
                 # events stay due
-                report = self._reduce(step, due, metric)
+                report, record = self._reduce(step, due, metric)
+            # applied and marked together, before the log write, which cannot undo either
             self.fired.update(due)
+            self._write(record, stacklevel=3)
         if metric is not None:
             self.last_metric = metric
         return report
@@ -365,7 +428,7 @@ class Compressor:
                 raise InvalidParameterError("mode='pragmatic' needs the pre-reduction metric: pass metric= at the "
                                             "event step or at an earlier call")
             if self._pending is None:
-                snapshot = _Snapshot(self.model, self.optimizers)
+                snapshot = _Snapshot(self.model, self.optimizers, self.generator)
             else:
                 warnings.warn(f"Compressor: the reduction at step {self._pending['step']} has not been checked "
                               f"yet (no metric since); a rollback will return to the state before it",
@@ -380,8 +443,7 @@ class Compressor:
                   "wall_seconds": time.perf_counter() - t0, **report.to_dict()}
         self.history.append({k: v for k, v in record.items() if k != "layers"}
                             | {"sizes": report.sizes})
-        self._write(record)
-        return report
+        return report, record
 
     # ----------------------------------------------------------------------------------
     def state_dict(self):
@@ -396,20 +458,34 @@ class Compressor:
                 "generator": self.generator.get_state(), "history": copy.deepcopy(self.history)}
 
     def load_state_dict(self, state):
-        """Restore :meth:`state_dict` output (the mode must match)."""
+        """Restore :meth:`state_dict` output (the mode must match).
+
+        Atomic: every entry is checked and converted before the first attribute changes,
+        so a bad ``state`` raises and leaves the compressor as it was.
+        """
         if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
             raise InvalidParameterError(f"state is not a Compressor state_dict of version {_STATE_VERSION}")
         if state["mode"] != self.mode:
             raise InvalidParameterError(f"state was saved by a Compressor in mode {state['mode']!r}, this one "
                                         f"is in mode {self.mode!r}")
-        self.fired = {int(e) for e in state["fired"]}
-        self.stopped = bool(state["stopped"])
-        self.last_metric = state["last_metric"]
-        self.generator.set_state(state["generator"])
-        self.history = copy.deepcopy(list(state["history"]))
+        try:
+            fired = {int(e) for e in state["fired"]}
+            stopped = bool(state["stopped"])
+            last_metric = state["last_metric"]
+            generator = torch.Generator().manual_seed(0)
+            generator.set_state(state["generator"])
+            history = copy.deepcopy(list(state["history"]))
+            pending = state["pending"]
+            pending_step = None if pending is None else pending["step"]
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise InvalidParameterError(f"state is not a valid Compressor state_dict: {type(exc).__name__}: "
+                                        f"{exc}") from exc
+        self.fired, self.stopped, self.last_metric = fired, stopped, last_metric
+        self.generator.set_state(generator.get_state())
+        self.history = history
         self._pending = None
-        if state["pending"] is not None:
-            warnings.warn(f"Compressor.load_state_dict: the reduction at step {state['pending']['step']} was not "
+        if pending is not None:
+            warnings.warn(f"Compressor.load_state_dict: the reduction at step {pending_step} was not "
                           "checked before saving and its snapshot is not saved; it is accepted as is",
                           CompressorWarning, stacklevel=2)
 
