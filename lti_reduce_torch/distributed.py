@@ -51,6 +51,7 @@ from torch.nn.parallel import DistributedDataParallel
 from lti_reduce import LTIReduceError, InvalidParameterError
 from ._wrappers import UnsupportedWrapperError
 from ._arguments import as_optimizers
+from ._backup import ModuleBackup, OptimizerBackup
 from .reduce import state_sizes
 from .schedule import Compressor
 
@@ -178,52 +179,29 @@ def state_digest(module, optimizers=()):
 class _Undo:
     """Everything an event may change on this rank, to put back bit for bit.
 
-    Parameter/buffer *objects* and their values (a rollback writes into old parameters in
-    place), their gradients, optimizer group membership and state, the schedule's
-    attributes (copied two levels deep, so a consumed rollback snapshot is kept too) and
-    the CPU random streams (torch, numpy, python).
+    The module tree (parameter/buffer objects and values: a rollback writes into old
+    parameters in place) through :class:`ModuleBackup`, the gradients, the optimizers
+    through :class:`OptimizerBackup`, the schedule's attributes (copied two levels deep,
+    so a consumed rollback snapshot is kept too) and the CPU random streams (torch,
+    numpy, python), which a pragmatic rollback rewinds.
     """
 
     def __init__(self, module, optimizers, compressor):
-        self.tensors = []
-        for sub in module.modules():
-            for store in (sub._parameters, sub._buffers):
-                for key, t in store.items():
-                    saved = None if t is None else (t.detach().clone(), t.grad)
-                    self.tensors.append((store, key, t, saved))
-        self.groups = [(group, list(group["params"])) for opt in optimizers for group in opt.param_groups]
-        self.states = []
-        for opt in optimizers:
-            kept = {p: (st, {k: v.detach().clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v)
-                             for k, v in st.items()}) for p, st in opt.state.items()}
-            self.states.append((opt, kept))
+        self.module = ModuleBackup(module)
+        self.grads = [(p, p.grad) for p in module.parameters()]
+        self.optimizers = [OptimizerBackup(opt) for opt in optimizers]
         self.compressor = compressor
         self.schedule = {key: _copy2(value) for key, value in vars(compressor).items()
                          if key not in ("model", "optimizers", "generator")}
         self.generator = compressor.generator.get_state()
-        # a pragmatic rollback also rewinds the loop's random streams; an undone one must not
         self.random = (torch.get_rng_state(), np.random.get_state(), random.getstate())
 
-    @torch.no_grad()
     def restore(self):
-        for store, key, t, saved in self.tensors:
-            store[key] = t
-            if t is not None:
-                data, grad = saved
-                if t.shape == data.shape:
-                    t.copy_(data)
-                else:
-                    t.data = data
-                if isinstance(t, nn.Parameter):
-                    t.grad = grad
-        for group, params in self.groups:
-            group["params"][:] = params
-        for opt, kept in self.states:
-            opt.state.clear()
-            for p, (st, values) in kept.items():
-                st.clear()
-                st.update(values)
-                opt.state[p] = st
+        self.module.restore()
+        for p, grad in self.grads:
+            p.grad = grad
+        for backup in self.optimizers:
+            backup.restore()
         vars(self.compressor).update(self.schedule)
         self.compressor.generator.set_state(self.generator)
         torch.set_rng_state(self.random[0])

@@ -340,3 +340,17 @@ def test_a_hanging_rank_times_out_everywhere(tmp_path):
     for r in (r0, r1):
         assert "timeout=2.0 s" in r["error"] and r["unchanged"]
         assert r["seconds"] < 15
+
+
+@pytest.mark.parametrize("call", ["reduce_", "Compressor"])
+def test_plain_api_refuses_a_data_parallel_wrapper(call):
+    from lti_reduce_torch import Compressor, reduce_
+    model = TinyNet()
+    before = state_digest(model)
+    wrapped = nn.DataParallel(model)   # a single-process stand-in for DistributedDataParallel
+    with pytest.raises(UnsupportedWrapperError, match="DistributedCompressor"):
+        if call == "reduce_":
+            reduce_(wrapped, energy=0.1)
+        else:
+            Compressor(wrapped, energy=0.1, events=[1])
+    assert state_digest(model) == before
