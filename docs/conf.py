@@ -138,6 +138,9 @@ _TORCH_SUBMODULES = [
     ("adapters", "Adapters of the built-in layers"),
     ("selection", "Selection methods of ``reduce_``"),
     ("toolkit", "Adapter toolkit"),
+    # issue 9 (i9): distributed training and the Lightning callback (optional: needs lightning)
+    ("distributed", "Distributed training: ``DistributedCompressor``"),
+    ("lightning", "Lightning: ``CompreSSMCallback``"),
 ]
 
 
@@ -167,7 +170,7 @@ def _torch_api():
         try:
             module = importlib.import_module(qualname)
         except ModuleNotFoundError as exc:
-            if exc.name == qualname:   # not written yet
+            if exc.name in (qualname, "lightning"):   # not written yet / optional dependency missing
                 continue
             raise
         names = [n for n in _public(module) if id(getattr(module, n)) not in placed]

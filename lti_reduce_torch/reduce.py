@@ -28,6 +28,7 @@ from ._registry import registered_layer_types
 from ._report import LayerReduction, ReductionReport
 from .selection import as_selection
 from ._modes import refuse_inference_mode
+from ._wrappers import refuse_data_parallel   # i9: DDP wrappers go through DistributedCompressor
 
 __all__ = ["reduce_", "ReductionReport", "LayerReduction", "reducible_layers", "state_sizes"]
 
@@ -110,6 +111,7 @@ def reduce_(model, *, order=None, energy=None, tol=None, horizon=None, optimizer
       parameters carry no ``.grad``.
     """
     refuse_inference_mode("reduce_")
+    refuse_data_parallel(model, "reduce_")
     t_start = time.perf_counter()
     criterion = check_criterion(order=order, tol=tol, energy=energy, by_name=True)
     method = as_selection(select)

@@ -43,6 +43,7 @@ from .reduce import reduce_, reducible_layers, state_sizes
 from .selection import as_selection
 from ._backup import ModuleBackup
 from .optim import check_rebindable, forget_cached_sizes
+from ._wrappers import refuse_data_parallel   # i9: DDP wrappers go through DistributedCompressor
 
 __all__ = ["Compressor", "CompressorWarning", "CompressorLogWarning"]
 
@@ -247,6 +248,7 @@ class Compressor:
                  layers=None, log=None, seed=0):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        refuse_data_parallel(model, "Compressor")
         if mode not in _MODES:
             raise InvalidParameterError(f"mode must be one of {_MODES}, got {mode!r}")
         if energy is not None:
