@@ -17,3 +17,9 @@ from ._norms import HinfNorm, hinf_norm, h2_norm
 from ._balanced import hankel_norm
 
 __all__ += ["HinfNorm", "hinf_norm", "h2_norm", "hankel_norm"]
+# real-output reduction (issue 12 item 3, i12real)
+from ._real_output import (NotDiagonalizableError, RealOutputReduction, real_output_system, complex_modal_form,
+                           real_output_balanced_truncation)
+
+__all__ += ["NotDiagonalizableError", "RealOutputReduction", "real_output_system", "complex_modal_form",
+            "real_output_balanced_truncation"]
