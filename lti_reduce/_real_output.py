@@ -258,9 +258,13 @@ class _Search:
             r -= 1
 
 
-def _reduce_one(system, order, tol, energy, method, match, horizon, cond_max):
+def _reduce_one(system, order, tol, energy, method, match, horizon, cond_max, factors=None):
     real = real_output_system(system)
-    factors = hankel_factors(real, horizon=horizon)
+    if factors is None:
+        factors = hankel_factors(real, horizon=horizon)
+    elif tuple(factors.hsv.shape) != (real.n,):
+        raise ShapeError(f"factors must be hankel_factors(real_output_system(system)) with {real.n} HSVs, "
+                         f"got HSVs of shape {tuple(factors.hsv.shape)}")
     hsv = to_numpy(factors.hsv)
     search = _Search(real, factors, method, match, horizon)
     if order is not None:
@@ -291,7 +295,7 @@ def _to_namespace(result, xp, dev):
 
 
 def real_output_balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr",
-                                    match="truncate", horizon=None, cond_max=1e8):
+                                    match="truncate", horizon=None, cond_max=1e8, factors=None):
     """Balanced truncation of the real output map ``u -> Re(C x + D u)``, back in complex diagonal form.
 
     Parameters
@@ -315,6 +319,9 @@ def real_output_balanced_truncation(system, order=None, *, tol=None, energy=None
         As for :func:`balanced_truncation` (applied to the real system).
     cond_max : float, optional
         Passed to :func:`complex_modal_form`.
+    factors : HankelFactors, optional
+        ``hankel_factors(real_output_system(system), horizon=horizon)``, to reuse one
+        factorisation for several criteria (unbatched systems only).
 
     Returns
     -------
@@ -370,6 +377,12 @@ def real_output_balanced_truncation(system, order=None, *, tol=None, energy=None
         raise InvalidParameterError("the system has no states (n = 0): there is nothing to reduce")
     xp, dev = namespace(system.B), device_of(system.B)
     batch = getattr(system, "batch_shape", ())
+    if batch and factors is not None:
+        raise InvalidParameterError(f"factors can be reused for an unbatched system only; this one has batch "
+                                    f"shape {batch}")
+    if factors is not None:
+        factors = type(factors)(*(to_numpy(a) for a in (factors.Lc, factors.Lo, factors.U, factors.hsv,
+                                                        factors.Vh)))
     if batch:
         count = math.prod(batch)
         if order is None or isinstance(order, numbers.Integral):
@@ -384,7 +397,7 @@ def real_output_balanced_truncation(system, order=None, *, tol=None, energy=None
         results = [_reduce_one(flat[i], orders[i], tol, energy, method, match, horizon, cond_max)
                    for i in range(count)]
     else:
-        results = [_reduce_one(system, order, tol, energy, method, match, horizon, cond_max)]
+        results = [_reduce_one(system, order, tol, energy, method, match, horizon, cond_max, factors)]
     if not is_numpy(xp):
         results = [_to_namespace(res, xp, dev) for res in results]
     return tuple(results) if batch else results[0]

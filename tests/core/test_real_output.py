@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from lti_reduce import (DiagonalStateSpace, StateSpace, InvalidParameterError, NotDiagonalizableError,
+from lti_reduce import (DiagonalStateSpace, StateSpace, InvalidParameterError, NotDiagonalizableError, ShapeError,
                         UnstableSystemError, balanced_truncation, complex_modal_form, error_bound, hinf_norm,
                         real_output_balanced_truncation, real_output_system, select_order)
 
@@ -264,3 +264,15 @@ def test_docstring_examples_run():
     module = importlib.import_module("lti_reduce._real_output")
     outcome = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert outcome.attempted >= 10 and outcome.failed == 0
+
+
+def test_reused_factors_give_the_same_result():
+    from lti_reduce import hankel_factors
+    sys = layer(50, n=8)
+    factors = hankel_factors(real_output_system(sys))
+    for criterion in ({"order": 3}, {"tol": 1.0}, {"energy": 0.2}):
+        a = real_output_balanced_truncation(sys, **criterion)
+        b = real_output_balanced_truncation(sys, **criterion, factors=factors)
+        assert a.real_order == b.real_order and np.array_equal(a.real_system.A, b.real_system.A)
+    with pytest.raises(ShapeError, match="HSVs of shape"):
+        real_output_balanced_truncation(layer(51, n=5), order=2, factors=factors)
