@@ -274,6 +274,14 @@ def _reduce_one(system, order, tol, energy, method, match, horizon, cond_max, fa
         # real order with that many complex states is taken (it meets the criterion too:
         # the tail sum falls and the kept energy rises with r)
         k = search.guess(select_order(hsv, tol=tol, energy=energy))
+    if k >= system.n:
+        # the layer itself has n complex states and no error; a reduced real system near
+        # full order may count more (a real eigenvalue of the layer is a double real
+        # eigenvalue of the real system, which rounding may split)
+        layer = _full_layer(system, cond_max)
+        real_count = int(np.count_nonzero(to_numpy(layer.eigenvalues).imag == 0))
+        return RealOutputReduction(layer, real, hsv, layer.n, real.n, real_count,
+                                   None if horizon is not None else 0.0, method, match)
     result, caught = search.largest_order(k)
     for w in caught:
         warnings.warn(w.message, w.category, stacklevel=3)
@@ -282,6 +290,21 @@ def _reduce_one(system, order, tol, energy, method, match, horizon, cond_max, fa
     bound = None if horizon is not None else error_bound(hsv, result.order)
     return RealOutputReduction(layer, result.system, hsv, layer.n, result.order, real_count, bound,
                                method, match)
+
+
+def _full_layer(system, cond_max):
+    """The unreduced system as a complex diagonal layer with real D (n states)."""
+    A, B, C, D, dt = _host(system)
+    if isinstance(system, DiagonalStateSpace):
+        return DiagonalStateSpace(np.diag(A).astype(complex), B.astype(complex), C.astype(complex),
+                                  D.real.astype(np.float64), dt=dt)
+    lam, X = np.linalg.eig(A)
+    cond = np.linalg.cond(X)
+    if not cond <= cond_max:
+        raise NotDiagonalizableError(f"the system's A is numerically not diagonalisable (eigenvector matrix "
+                                     f"condition number {cond:.3g} > cond_max={cond_max:.3g})")
+    return DiagonalStateSpace(lam.astype(complex), np.linalg.solve(X, B.astype(complex)),
+                              (C @ X).astype(complex), D.real.astype(np.float64), dt=dt)
 
 
 def _to_namespace(result, xp, dev):
@@ -344,10 +367,12 @@ def real_output_balanced_truncation(system, order=None, *, tol=None, energy=None
     * ``order=k``: the largest ``r <= min(2k, rank)`` with ``k(r) <= k`` (``rank`` = number
       of nonzero real HSVs). ``k(r) = k`` unless the rank is below ``2k`` or the
       spectrum forbids it; ``r = 2k`` when the reduced spectrum has no real eigenvalue.
+      ``k = n`` returns the layer unchanged (``D`` replaced by ``Re D``; dense input
+      diagonalised), with ``real_order = 2n`` and bound 0.
     * ``tol`` / ``energy``: ``r0`` = the smallest real order meeting the criterion on the
       real HSVs (:func:`select_order`), ``k = k(r0)``, then ``r`` as for ``order=k``.
       So ``r >= r0`` (the criterion holds, with a bound no larger) and ``order=k`` gives
-      the same result.
+      the same result; ``k(r0) >= n`` keeps the layer whole, as ``order=n``.
 
     For ``match='truncate'`` the search reads ``k(r)`` from the leading ``r x r`` blocks of
     one square-root balanced realisation, then confirms the chosen ``r`` on the actual

@@ -276,3 +276,21 @@ def test_reused_factors_give_the_same_result():
         assert a.real_order == b.real_order and np.array_equal(a.real_system.A, b.real_system.A)
     with pytest.raises(ShapeError, match="HSVs of shape"):
         real_output_balanced_truncation(layer(51, n=5), order=2, factors=factors)
+
+
+def test_a_layer_with_real_eigenvalues_is_kept_whole_at_full_size():
+    """S4D/S5 initialisations have a real eigenvalue (k = 0 in ``A = -1/2 + i pi k``): the real
+    system has it twice, and near full real order rounding may count n + 1 states; the
+    layer's own n states are returned instead, exactly."""
+    rng = np.random.default_rng(60)
+    n = 6
+    lam = np.exp(0.1 * (-0.5 + 1j * np.pi * np.arange(n)))
+    sys = DiagonalStateSpace(lam, rng.standard_normal((n, 1)) + 1j * rng.standard_normal((n, 1)),
+                             rng.standard_normal((1, n)) + 1j * rng.standard_normal((1, n)), dt=True)
+    for res in (real_output_balanced_truncation(sys, tol=1e-14), real_output_balanced_truncation(sys, order=n)):
+        assert res.order <= n
+        if res.order == n:
+            assert np.array_equal(res.system.eigenvalues, sys.eigenvalues) and res.error_bound == 0.0
+    dense = StateSpace(np.diag(lam), sys.B, sys.C, dt=True)
+    whole = real_output_balanced_truncation(dense, order=n)
+    assert whole.order == n and np.allclose(np.sort_complex(whole.system.eigenvalues), np.sort_complex(lam))
