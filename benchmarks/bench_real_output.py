@@ -85,7 +85,7 @@ def train(layer, steps, seed, length=128, batch=8):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses[0], losses[-1]
 
 
@@ -115,29 +115,36 @@ def real_error(full, reduced_layer):
     return hinf_norm(diff, rtol=1e-6).norm
 
 
-def measure(system, errors):
-    """Per element: counts at each tau and budget for both methods (+ errors at equal size)."""
+def measure(system, errors, avoid):
+    """Per element: counts at each tau and budget (complex, real-output, and real-output
+    avoiding real positive eigenvalues when ``avoid``), and errors at equal size."""
     hsv_c = np.asarray(hankel_singular_values(system))
     real = real_output_system(system)
     factors = hankel_factors(real)
     out = {"tau": [], "tol": [], "err": None}
-    for tau in TAUS:
-        k_c = select_order(hsv_c, energy=tau)
-        res = real_output_balanced_truncation(system, energy=tau, factors=factors)
-        out["tau"].append((k_c, res.order))
-    total = 2 * hsv_c.sum()
-    for frac in BUDGETS:
-        tol = frac * total
-        k_c = select_order(hsv_c, tol=tol)
-        res = real_output_balanced_truncation(system, tol=tol, factors=factors)
-        out["tol"].append((k_c, res.order))
+
+    def counts(criterion):
+        k_c = select_order(hsv_c, **criterion)
+        k_r = real_output_balanced_truncation(system, **criterion, factors=factors).order
+        k_a = real_output_balanced_truncation(system, **criterion, factors=factors,
+                                              avoid_positive_real=True).order if avoid else None
+        return k_c, k_r, k_a
+
+    out["tau"] = [counts({"energy": tau}) for tau in TAUS]
+    out["tol"] = [counts({"tol": frac * 2 * hsv_c.sum()}) for frac in BUDGETS]
     if errors:
         k = select_order(hsv_c, energy=0.05)
         cplx = balanced_truncation(system, order=k)
-        realr = real_output_balanced_truncation(system, order=k, factors=factors)
-        out["err"] = (k, realr.order, real_error(system, modal(cplx.system)), cplx.error_bound,
+        realr = real_output_balanced_truncation(system, order=k, factors=factors, avoid_positive_real=avoid)
+        out["err"] = (k, realr.order, realr.real_order, real_error(system, modal(cplx.system)), cplx.error_bound,
                       real_error(system, realr.system), realr.error_bound)
     return out
+
+
+def cell(parts, key, i):
+    """'k_c/k_r' (or 'k_c/k_r/k_r,LRU'), each the maximum over the measured elements."""
+    values = [max(p[key][i][j] for p in parts) for j in range(3) if parts[0][key][i][j] is not None]
+    return "/".join(str(v) for v in values)
 
 
 def main(argv=None):
@@ -156,15 +163,18 @@ def main(argv=None):
              f"command: `{' '.join(['python3', 'benchmarks/bench_real_output.py'] + (argv or sys.argv[1:]))}`",
              f"BLAS: {'; '.join(blas)}; torch {torch.__version__}, 1 thread", "",
              "k_c: complex reduction (published), k_r: real-output reduction; complex layer states. "
-             "S4D: max over the measured channels.", "",
+             "LRU: a third number, k_r with avoid_positive_real=True (what an LRU can hold: no angle 0). "
+             f"S4D: max over the first {args.s4d_channels} channels.", "",
              "| layer | n | h | state | loss first->last | " +
              " | ".join(f"tau={t} k_c/k_r" for t in TAUS) + " | " +
              " | ".join(f"tol={b:g}*2sum k_c/k_r" for b in BUDGETS) + " | s |",
              "|" + "---|" * (6 + len(TAUS) + len(BUDGETS))]
-    err_lines = ["", "Real-output H-infinity error at the same number of complex states "
-                 "(k = complex order at tau=0.05, n = 64):", "",
-                 "| layer | h | state | k | real order r | complex: error / bound | real-output: error / bound |",
-                 "|---|---|---|---|---|---|---|"]
+    err_lines = ["", "H-infinity error of the layer's real output, both reduced to (at most) the same number of "
+                 "complex states k = complex order at tau=0.05, n = 64 (LRU: real-output with "
+                 "avoid_positive_real=True):", "",
+                 "| layer | h | state | k (complex) | k (real-output) | real order r | complex: error / bound | "
+                 "real-output: error / bound |",
+                 "|---|---|---|---|---|---|---|---|"]
     with threadpool_limits(1):
         for kind in args.layers:
             for n in args.ns:
@@ -177,18 +187,17 @@ def main(argv=None):
                             loss = f"{first:.3g}->{last:.3g}"
                         start = time.perf_counter()
                         system = get_adapter(layer).reduction_system(layer)
-                        parts = [measure(s, errors=(n == 64)) for s in elements(system, args.s4d_channels)]
-                        taus = [max(p["tau"][i][j] for p in parts) for i in range(len(TAUS)) for j in (0, 1)]
-                        tols = [max(p["tol"][i][j] for p in parts) for i in range(len(BUDGETS)) for j in (0, 1)]
-                        cells = [f"{taus[2 * i]}/{taus[2 * i + 1]}" for i in range(len(TAUS))]
-                        cells += [f"{tols[2 * i]}/{tols[2 * i + 1]}" for i in range(len(BUDGETS))]
+                        parts = [measure(s, errors=(n == 64), avoid=(kind == "LRU"))
+                                 for s in elements(system, args.s4d_channels)]
+                        cells = [cell(parts, "tau", i) for i in range(len(TAUS))]
+                        cells += [cell(parts, "tol", i) for i in range(len(BUDGETS))]
                         seconds = time.perf_counter() - start
                         lines.append(f"| {kind} | {n} | {h} | {state} | {loss} | " + " | ".join(cells)
                                      + f" | {seconds:.1f} |")
                         print(lines[-1], flush=True)
                         if parts[0]["err"] is not None:
-                            k, r, ec, bc, er, br = parts[0]["err"]
-                            err_lines.append(f"| {kind} | {h} | {state} | {k} | {r} | {ec:.3g} / {bc:.3g} | "
+                            k, k_r, r, ec, bc, er, br = parts[0]["err"]
+                            err_lines.append(f"| {kind} | {h} | {state} | {k} | {k_r} | {r} | {ec:.3g} / {bc:.3g} | "
                                              f"{er:.3g} / {br:.3g} |")
                             print(err_lines[-1], flush=True)
     return finish(lines + err_lines, args.out, missed=False)

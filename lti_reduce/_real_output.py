@@ -215,12 +215,18 @@ def _check_state_order(order, n):
     return int(order)
 
 
-class _Search:
-    """Reduced real systems by real order, with the complex-state count of each."""
+def _has_positive_real(eigenvalues):
+    eigenvalues = np.asarray(eigenvalues)
+    return bool(np.any((eigenvalues.imag == 0) & (eigenvalues.real > 0)))
 
-    def __init__(self, real, factors, method, match, horizon):
+
+class _Search:
+    """Reduced real systems by real order: their spectra and complex-state counts."""
+
+    def __init__(self, real, factors, method, match, horizon, avoid_positive_real):
         self.real, self.factors = real, factors
         self.method, self.match, self.horizon = method, match, horizon
+        self.avoid_positive_real = avoid_positive_real
         self.rank = int(np.count_nonzero(to_numpy(factors.hsv)))
         self._balanced_A = None
 
@@ -232,33 +238,48 @@ class _Search:
                                          horizon=self.horizon, factors=self.factors)
         return result, caught
 
-    def guess(self, r):
-        """Complex-state count at real order r. For truncation, read cheaply from the
-        leading r x r block of one square-root balanced realisation of order ``rank`` (the
-        order-r projections are its first r columns); exact for the square-root method,
-        the same spectrum for 'bfsr' (same transfer function) up to rounding."""
+    def spectrum(self, r):
+        """Eigenvalues of the reduced real A at order r. For truncation they are read cheaply
+        from the leading r x r block of one square-root balanced realisation of order
+        ``rank`` (the order-r projections are its first r columns): exact for the
+        square-root method, the same spectrum for 'bfsr' (same transfer function) up to
+        rounding; the chosen order is confirmed on the actual reduction."""
         if r == 0:
-            return 0
+            return np.zeros(0)
         if self.match != "truncate":
-            return _count_states(np.linalg.eigvals(self.reduce(r)[0].system.A))
+            return np.linalg.eigvals(self.reduce(r)[0].system.A)
         if self._balanced_A is None:
             self._balanced_A = self.reduce(self.rank, method="sr")[0].system.A
-        return _count_states(np.linalg.eigvals(self._balanced_A[:r, :r]))
+        return np.linalg.eigvals(self._balanced_A[:r, :r])
+
+    def admissible(self, eigenvalues, k):
+        """At most k complex states, and (if asked) no exactly real positive eigenvalue."""
+        if _count_states(eigenvalues) > k:
+            return False
+        return not (self.avoid_positive_real and _has_positive_real(eigenvalues))
+
+    def states_needed(self, r0):
+        """k for a criterion met from real order r0 on: the count at the first admissible
+        order r >= r0 (without the avoidance, r0 itself); None if none up to the rank."""
+        for r in range(r0, self.rank + 1):
+            eigenvalues = self.spectrum(r)
+            if self.admissible(eigenvalues, _count_states(eigenvalues)):
+                return _count_states(eigenvalues)
+        return None
 
     def largest_order(self, k):
-        """The core's result at the largest real order r <= min(2k, rank) whose reduced
-        system has at most k complex states (r = k always qualifies: k(r) <= r), with the
-        core's warnings for that call."""
+        """The core's result at the largest admissible real order r <= min(2k, rank), with
+        the core's warnings for that call (r = 0 always qualifies)."""
         r = min(2 * k, self.rank)
         while True:
-            if r == 0 or self.guess(r) <= k:
+            if r == 0 or self.admissible(self.spectrum(r), k):
                 result, caught = self.reduce(r)
-                if r == 0 or _count_states(np.linalg.eigvals(result.system.A)) <= k:
+                if r == 0 or self.admissible(np.linalg.eigvals(result.system.A), k):
                     return result, caught
             r -= 1
 
 
-def _reduce_one(system, order, tol, energy, method, match, horizon, cond_max, factors=None):
+def _reduce_one(system, order, tol, energy, method, match, horizon, cond_max, factors, avoid_positive_real):
     real = real_output_system(system)
     if factors is None:
         factors = hankel_factors(real, horizon=horizon)
@@ -266,14 +287,16 @@ def _reduce_one(system, order, tol, energy, method, match, horizon, cond_max, fa
         raise ShapeError(f"factors must be hankel_factors(real_output_system(system)) with {real.n} HSVs, "
                          f"got HSVs of shape {tuple(factors.hsv.shape)}")
     hsv = to_numpy(factors.hsv)
-    search = _Search(real, factors, method, match, horizon)
+    search = _Search(real, factors, method, match, horizon, avoid_positive_real)
     if order is not None:
         k = _check_state_order(order, system.n)
     else:
         # the real order that meets the criterion fixes the layer size k; then the largest
         # real order with that many complex states is taken (it meets the criterion too:
         # the tail sum falls and the kept energy rises with r)
-        k = search.guess(select_order(hsv, tol=tol, energy=energy))
+        k = search.states_needed(select_order(hsv, tol=tol, energy=energy))
+        if k is None:
+            k = system.n
     if k >= system.n:
         # the layer itself has n complex states and no error; a reduced real system near
         # full order may count more (a real eigenvalue of the layer is a double real
@@ -318,7 +341,8 @@ def _to_namespace(result, xp, dev):
 
 
 def real_output_balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr",
-                                    match="truncate", horizon=None, cond_max=1e8, factors=None):
+                                    match="truncate", horizon=None, cond_max=1e8, factors=None,
+                                    avoid_positive_real=False):
     """Balanced truncation of the real output map ``u -> Re(C x + D u)``, back in complex diagonal form.
 
     Parameters
@@ -345,6 +369,10 @@ def real_output_balanced_truncation(system, order=None, *, tol=None, energy=None
     factors : HankelFactors, optional
         ``hankel_factors(real_output_system(system), horizon=horizon)``, to reuse one
         factorisation for several criteria (unbatched systems only).
+    avoid_positive_real : bool, optional
+        Take only real orders whose reduced spectrum has no exactly real positive
+        eigenvalue: for layers that cannot hold one (LRU: ``theta_log = log(angle)``
+        needs an angle in (0, 2 pi)). See Notes.
 
     Returns
     -------
@@ -373,6 +401,11 @@ def real_output_balanced_truncation(system, order=None, *, tol=None, energy=None
       real HSVs (:func:`select_order`), ``k = k(r0)``, then ``r`` as for ``order=k``.
       So ``r >= r0`` (the criterion holds, with a bound no larger) and ``order=k`` gives
       the same result; ``k(r0) >= n`` keeps the layer whole, as ``order=n``.
+    * ``avoid_positive_real=True`` adds a condition on the candidate orders: none of the
+      reduced eigenvalues is real and positive. ``order=k`` takes the largest such
+      ``r <= min(2k, rank)`` with ``k(r) <= k`` (``r = 0``, a static gain, at worst);
+      ``tol``/``energy`` take ``k = k(r1)`` at the smallest such ``r1 >= r0`` (the layer is
+      kept whole if there is none below the rank), then ``r`` as for ``order=k``.
 
     For ``match='truncate'`` the search reads ``k(r)`` from the leading ``r x r`` blocks of
     one square-root balanced realisation, then confirms the chosen ``r`` on the actual
@@ -419,10 +452,11 @@ def real_output_balanced_truncation(system, order=None, *, tol=None, energy=None
                                             f"has {count}")
         flat = DiagonalStateSpace(*(xp.reshape(a, (count,) + tuple(a.shape[len(batch):]))
                                     for a in (system.eigenvalues, system.B, system.C, system.D)), dt=system.dt)
-        results = [_reduce_one(flat[i], orders[i], tol, energy, method, match, horizon, cond_max)
-                   for i in range(count)]
+        results = [_reduce_one(flat[i], orders[i], tol, energy, method, match, horizon, cond_max, None,
+                               avoid_positive_real) for i in range(count)]
     else:
-        results = [_reduce_one(system, order, tol, energy, method, match, horizon, cond_max, factors)]
+        results = [_reduce_one(system, order, tol, energy, method, match, horizon, cond_max, factors,
+                               avoid_positive_real)]
     if not is_numpy(xp):
         results = [_to_namespace(res, xp, dev) for res in results]
     return tuple(results) if batch else results[0]

@@ -294,3 +294,29 @@ def test_a_layer_with_real_eigenvalues_is_kept_whole_at_full_size():
     dense = StateSpace(np.diag(lam), sys.B, sys.C, dt=True)
     whole = real_output_balanced_truncation(dense, order=n)
     assert whole.order == n and np.allclose(np.sort_complex(whole.system.eigenvalues), np.sort_complex(lam))
+
+
+def test_avoid_positive_real_eigenvalues_for_lru_like_layers():
+    """LRU cannot hold an exactly real positive eigenvalue (angle 0): with the option, no
+    reduced eigenvalue is real and positive, criteria still hold, and the layer still
+    reproduces the reduced real system."""
+    hits = 0
+    for seed in range(8):
+        sys = layer(70 + seed, n=10, m=2, p=2)
+        for criterion in ({"order": 4}, {"energy": 0.1}, {"tol": 2.0}):
+            plain = real_output_balanced_truncation(sys, **criterion)
+            lam0 = np.asarray(plain.system.eigenvalues)
+            hits += bool(np.any((lam0.imag == 0) & (lam0.real > 0)))
+            res = real_output_balanced_truncation(sys, **criterion, avoid_positive_real=True)
+            lam = np.asarray(res.system.eigenvalues)
+            assert not np.any((lam.imag == 0) & (lam.real > 0))
+            if "tol" in criterion:
+                assert res.error_bound <= criterion["tol"]
+            if "energy" in criterion:
+                assert res.hsv[:res.real_order].sum() >= (1 - criterion["energy"]) * res.hsv.sum()
+            if "order" in criterion:
+                assert res.order <= 4
+            s = response_points(True)
+            assert np.allclose(real_output_system(res.system).evaluate(s), res.real_system.evaluate(s),
+                               rtol=1e-9, atol=1e-9 * float(np.abs(res.real_system.evaluate(s)).max()))
+    assert hits > 0       # the avoidance was exercised
