@@ -19,7 +19,10 @@ import importlib
 import inspect
 import os
 import re
+import shutil
 import sys
+
+from sphinx.util import logging
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, ROOT)
@@ -36,7 +39,7 @@ version = ".".join(release.split(".")[:2])
 # -- general ------------------------------------------------------------------------------
 extensions = [
     "sphinx.ext.autodoc",
-    "sphinx.ext.mathjax",     # the HTML references MathJax; the build itself fetches nothing
+    "sphinx.ext.mathjax",     # MathJax from a local copy (below): the pages render offline
     "numpydoc",
     "myst_parser",            # performance.md and results.md: tables written by the benchmarks/runner
 ]
@@ -67,6 +70,21 @@ html_theme_options = {
     "sidebar_width": "230px",
 }
 html_show_sourcelink = False
+
+# -- math, offline -------------------------------------------------------------------------
+# MathJax 3's self-contained SVG build (one file, no fonts to fetch) from the
+# django-static-mathjax wheel (Apache-2.0; the docs extra installs it) is copied into
+# _static/mathjax/ after the build, so the HTML renders equations with no network.
+try:
+    import mathjax as _mathjax_package
+except ImportError:
+    _MATHJAX_JS = None
+else:
+    _MATHJAX_JS = os.path.join(os.path.dirname(_mathjax_package.__file__), "static", "mathjax", "es5", "tex-svg.js")
+    if os.path.isfile(_MATHJAX_JS):
+        mathjax_path = "mathjax/tex-svg.js"        # relative to _static
+    else:
+        _MATHJAX_JS = None
 
 
 # -- generated parts of api.rst -----------------------------------------------------------
@@ -118,6 +136,8 @@ _TORCH_SUBMODULES = [
     ("checkpoint", "Checkpoints of reduced models"),
     ("layers", "Layers"),
     ("adapters", "Adapters of the built-in layers"),
+    ("selection", "Selection methods of ``reduce_``"),
+    ("toolkit", "Adapter toolkit"),
 ]
 
 
@@ -204,6 +224,22 @@ def _literal_trailing_underscores(app, what, name, obj, options, lines):
             literal_indent = indent
 
 
+def _copy_mathjax(app, exception):
+    if exception is None and _MATHJAX_JS and app.builder.format == "html":
+        target = os.path.join(app.outdir, "_static", "mathjax")
+        os.makedirs(target, exist_ok=True)
+        shutil.copyfile(_MATHJAX_JS, os.path.join(target, "tex-svg.js"))
+
+
+def _warn_without_mathjax(app):
+    if _MATHJAX_JS is None and app.builder.format == "html":
+        logging.getLogger(__name__).warning(
+            "django-static-mathjax is not installed (pip install -e '.[docs]'): the pages will load MathJax "
+            "from its CDN and show LaTeX source offline")
+
+
 def setup(app):
+    app.connect("builder-inited", _warn_without_mathjax)
+    app.connect("build-finished", _copy_mathjax)
     app.connect("source-read", _fill_api)
     app.connect("autodoc-process-docstring", _literal_trailing_underscores)

@@ -8,11 +8,13 @@ __version__ = "0.1.0"
 __all__ = list(_errors_all) + ["StateSpace", "DiagonalStateSpace"]
 from ._gramians import gramian, gram
 from ._order import select_order, error_bound
+from ._order import check_criterion, check_order, choose_order, Criterion, OrderChoice, CriterionTypeError
 from ._balanced import (BalancedTruncationResult, HankelFactors, hankel_factors, hankel_singular_values,
                         hsvd, balanced_truncation, balred)
 
 __all__ += ["gramian", "gram", "select_order", "error_bound", "BalancedTruncationResult", "HankelFactors",
             "hankel_factors", "hankel_singular_values", "hsvd", "balanced_truncation", "balred"]
+__all__ += ["check_criterion", "check_order", "choose_order", "Criterion", "OrderChoice", "CriterionTypeError"]
 from ._norms import HinfNorm, hinf_norm, h2_norm
 from ._balanced import hankel_norm
 

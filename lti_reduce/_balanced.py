@@ -16,7 +16,7 @@ from ._array import is_numpy, to_numpy, conj_t, device_of
 from ._errors import InvalidParameterError
 from ._gramians import (complex_schur, dense_factors, dense_gramians, diagonal_factors, diagonal_gramian, psd_factor,
                         unstable_eigenvalues, _raise_unstable, _check_horizon)
-from ._order import select_order, error_bound, check_selection_args
+from ._order import check_criterion, choose_order, error_bound, warn_order_notes
 from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
 
 __all__ = ["BalancedTruncationResult", "HankelFactors", "hankel_factors", "hankel_singular_values", "hsvd", "hankel_norm",
@@ -47,6 +47,10 @@ class BalancedTruncationResult:
         coordinates (the reduced matrices add the singular-perturbation correction).
     method : {'sr', 'bfsr'}
     match : {'truncate', 'dc'}
+    notes : tuple of str
+        What was adjusted about the requested order (clipped to the numerical rank) or
+        why the result is not unique (an order splitting equal HSVs); issued as
+        :class:`OrderAdjustedWarning` unless ``warn=False``.
     """
 
     system: StateSpace
@@ -57,6 +61,7 @@ class BalancedTruncationResult:
     W: object
     method: str
     match: str
+    notes: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -327,7 +332,7 @@ def _check_options(method, match, unstable, alpha, discrete):
 
 
 def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr", match="truncate",
-                        unstable="error", alpha=None, horizon=None, factors=None):
+                        unstable="error", alpha=None, horizon=None, factors=None, warn=True):
     """Balanced truncation (or singular perturbation approximation) of a stable LTI system.
 
     Parameters
@@ -362,6 +367,10 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
         What :func:`hankel_factors` returned for this system with this horizon, to reuse
         the factorisation after inspecting the HSVs (stable part only; not with
         ``unstable='keep'``).
+    warn : bool
+        Issue :class:`OrderAdjustedWarning` for an adjusted or non-unique order (default);
+        with False the same notes are only in ``result.notes`` (for callers that report
+        them, as :func:`lti_reduce_torch.reduce_` does).
 
     Returns
     -------
@@ -380,20 +389,24 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
     ``A_r = A11 + A12 (I - A22)^{-1} A21`` etc., continuous ``A11 - A12 A22^{-1} A21``.
     """
     system = as_statespace(system)
-    check_selection_args(order, tol, energy)
+    batch = tuple(getattr(system, "batch_shape", ()))
+    criterion = check_criterion(order=order, tol=tol, energy=energy, n=system.n, batch=batch)
     alpha = _check_options(method, match, unstable, alpha, system.is_discrete)
     horizon = _check_horizon(horizon, system.is_discrete)
     if system.n == 0:
         raise InvalidParameterError("the system has no states (n = 0): there is nothing to reduce")
-    batch = getattr(system, "batch_shape", ())
-    orders = _orders_per_element(order, batch)
+    if criterion.kind != "order":
+        orders = [None] * (math.prod(batch) if batch else 1)
+    else:
+        orders = list(criterion.value) if batch else [criterion.value]
     if batch:
         count = math.prod(batch)
         flat = DiagonalStateSpace(*(_flatten(system._xp, a, len(batch)) for a in
                                     (system.eigenvalues, system.B, system.C, system.D)), dt=system.dt)
         if unstable == "keep":
             return tuple(balanced_truncation(flat[i], orders[i], tol=tol, energy=energy, method=method,
-                                             match=match, unstable=unstable, alpha=alpha, horizon=horizon)
+                                             match=match, unstable=unstable, alpha=alpha, horizon=horizon,
+                                             warn=warn)
                          for i in range(count))
         if factors is None:
             if horizon is None:
@@ -401,7 +414,7 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
             factors = _diagonal_factors(flat, horizon)
         else:
             factors = _flatten_factors(system._xp, factors, len(batch))
-        return tuple(_finish(flat[i], _element(factors, i), orders[i], tol, energy, method, match, horizon)
+        return tuple(_finish(flat[i], _element(factors, i), orders[i], tol, energy, method, match, horizon, warn)
                      for i in range(count))
     schur = None
     if horizon is None:
@@ -414,11 +427,11 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
         if len(outside):
             if unstable == "error":
                 _raise_unstable(outside, system.is_discrete, alpha=alpha)
-            return _reduce_with_unstable_part(system, alpha, orders[0], tol, energy, method, match)
+            return _reduce_with_unstable_part(system, alpha, orders[0], tol, energy, method, match, warn)
     if isinstance(system, DiagonalStateSpace):
         if factors is None:
             factors = _diagonal_factors(system, horizon)
-        return _finish(system, factors, orders[0], tol, energy, method, match, horizon)
+        return _finish(system, factors, orders[0], tol, energy, method, match, horizon, warn)
     xp, dev = system._xp, device_of(system.B)
     dense = system.to_numpy()
     if factors is None:
@@ -426,7 +439,7 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
     else:
         factors = HankelFactors(*(to_numpy(a) for a in (factors.Lc, factors.Lo, factors.U, factors.hsv,
                                                         factors.Vh)))
-    result = _finish(dense, factors, orders[0], tol, energy, method, match, horizon)
+    result = _finish(dense, factors, orders[0], tol, energy, method, match, horizon, warn)
     return result if is_numpy(xp) else _to_namespace(result, xp, dev)
 
 
@@ -446,28 +459,17 @@ def _element(factors, i):
     return HankelFactors(*(a[i] for a in (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
 
 
-def _orders_per_element(order, batch):
-    count = math.prod(batch) if batch else 1
-    if order is None or isinstance(order, numbers.Integral):
-        return [order] * count
-    if isinstance(order, (list, tuple)) or hasattr(order, "__len__"):
-        orders = list(np.asarray(to_numpy(order)).ravel())
-        if not batch:
-            raise InvalidParameterError(f"order must be an integer for an unbatched system, got {order!r}")
-        if len(orders) != count:
-            raise InvalidParameterError(f"order has {len(orders)} entries but the system batch {batch} has {count}")
-        return [int(o) if float(o).is_integer() else o for o in orders]
-    return [order] * count
-
-
-def _finish(system, factors, order, tol, energy, method, match, horizon):
+def _finish(system, factors, order, tol, energy, method, match, horizon, warn):
     xp = system._xp
     hsv_host = to_numpy(factors.hsv)
-    r = select_order(hsv_host, order=order, tol=tol, energy=energy)
+    choice = choose_order(hsv_host, order=order, tol=tol, energy=energy)
+    if warn:
+        warn_order_notes(choice.notes, stacklevel=3)
+    r = choice.order
     (A_r, B_r, C_r, D_r), V, W = _reduce_one(system, factors, r, method, match)
     reduced = StateSpace(A_r, B_r, C_r, D_r, dt=system.dt) if r else _static(xp, system, D_r)
     bound = None if horizon is not None else error_bound(hsv_host, r)
-    return BalancedTruncationResult(reduced, factors.hsv, r, bound, V, W, method, match)
+    return BalancedTruncationResult(reduced, factors.hsv, r, bound, V, W, method, match, choice.notes)
 
 
 def _static(xp, system, D):
@@ -484,10 +486,10 @@ def _to_namespace(result, xp, dev):
     s = result.system
     reduced = StateSpace(conv(s.A), conv(s.B), conv(s.C), conv(s.D), dt=s.dt)
     return BalancedTruncationResult(reduced, conv(result.hsv), result.order, result.error_bound,
-                                    conv(result.V), conv(result.W), result.method, result.match)
+                                    conv(result.V), conv(result.W), result.method, result.match, result.notes)
 
 
-def _reduce_with_unstable_part(system, alpha, order, tol, energy, method, match):
+def _reduce_with_unstable_part(system, alpha, order, tol, energy, method, match, warn):
     """Additive split at alpha; the stable part is reduced, the rest kept whole."""
     xp, dev = system._xp, device_of(system.B)
     dense = (system.to_dense() if isinstance(system, DiagonalStateSpace) else system).to_numpy()
@@ -499,7 +501,10 @@ def _reduce_with_unstable_part(system, alpha, order, tol, energy, method, match)
         raise InvalidParameterError(f"all {n} eigenvalues are outside the alpha region: nothing to reduce")
     factors = _dense_factors(stable, None)
     hsv_host = np.concatenate([np.full(n_u, np.inf), factors.hsv])
-    r = select_order(hsv_host, order=order, tol=tol, energy=energy)
+    choice = choose_order(hsv_host, order=order, tol=tol, energy=energy)
+    if warn:
+        warn_order_notes(choice.notes, stacklevel=3)
+    r = choice.order
     (A_s, B_s, C_s, D_r), V_s, W_s = _reduce_one(stable, factors, r - n_u, method, match)
     r_s = r - n_u
     dtype = np.result_type(A_s, A_u)
@@ -514,5 +519,5 @@ def _reduce_with_unstable_part(system, alpha, order, tol, energy, method, match)
     W_hat[:k, :r_s], W_hat[k:, r_s:] = W_s, np.eye(n_u)
     W_hat[k:, :r_s] -= X.conj().T @ W_s
     result = BalancedTruncationResult(reduced, hsv_host, r, error_bound(hsv_host, r), Z @ V_hat,
-                                      Z @ W_hat, method, match)
+                                      Z @ W_hat, method, match, choice.notes)
     return result if is_numpy(xp) else _to_namespace(result, xp, dev)

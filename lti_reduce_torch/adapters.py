@@ -1,4 +1,4 @@
-"""Adapters of the built-in layers (:mod:`lti_reduce_torch.layers`), registered at import.
+"""Adapters of the built-in layers (:mod:`lti_reduce_torch.layers`), written with :mod:`~lti_reduce_torch.toolkit`.
 
 Conventions
 -----------
@@ -54,216 +54,34 @@ The refusal happens before anything is returned, so the module is never modified
 """
 
 import math
+import numbers
 
 import torch
-from torch import nn
 
 from lti_reduce import StateSpace, DiagonalStateSpace
-from ._registry import SSMAdapter, ReductionRefusedError, register_adapter
+from ._registry import SSMAdapter, ReductionRefusedError
+from .toolkit import (DiagonalAdapter, cast_parameters, check_nonzero_eigenvalues, check_same_response,
+                      check_stable_eigenvalues, float64_parameters, layer_feedthrough, modal_form,
+                      replace_parameter_, single_system, stack_reduced)
 from .layers.lru import LRU
 from .layers.s5 import S5, discretize
 from .layers.s4d import S4D
 from .layers.dense import DenseLTI
 
-__all__ = ["LRUAdapter", "S5Adapter", "S4DAdapter", "DenseLTIAdapter"]
+__all__ = ["LRUAdapter", "S5Adapter", "S4DAdapter", "DenseLTIAdapter", "BUILTIN_ADAPTERS"]
 
 _C = torch.complex128
 _R = torch.float64
 _TWO_PI = 2 * math.pi
 
 
-# --------------------------------------------------------------------------- helpers
-def _double_params(module):
-    return {k: v.detach().to(_R) for k, v in module.named_parameters(recurse=False)}
-
-
-def _cast_out(module, values, layer):
-    """Cast float64 values to each parameter's dtype/device; refuse non-finite results."""
-    params = dict(module.named_parameters(recurse=False))
-    out = {}
-    for name, v in values.items():
-        p = params[name]
-        w = v.detach().to(device=p.device, dtype=p.dtype)
-        if not bool(torch.isfinite(w).all()):
-            raise ReductionRefusedError(
-                f"{layer}: the rebuilt parameter {name!r} is not finite in {p.dtype} "
-                f"(largest magnitude in float64: {float(v.abs().max()):.3g})")
-        out[name] = w.contiguous()
-    return out
-
-
-def _fmt(z):
-    z = complex(z)
-    return f"{z.real:.6g}{z.imag:+.6g}j"
-
-
-def _stack_reduced(reduced, batch, layer, device):
-    """(A, B, C, D) complex128 on ``device``, stacked over a batch of StateSpace systems (or one)."""
-    systems = tuple(reduced) if isinstance(reduced, (tuple, list)) else (reduced,)
-    if batch is not None and len(systems) != batch:
-        raise ValueError(f"{layer}: expected {batch} reduced systems (one per channel), got {len(systems)}")
-    for s in systems:
-        if not isinstance(s, StateSpace):
-            raise TypeError(f"{layer}: rebuild expects lti_reduce.StateSpace systems, got {type(s).__name__}")
-    orders = {s.n for s in systems}
-    if len(orders) != 1:
-        raise ValueError(f"{layer}: all reduced systems must have the same order, got orders {sorted(orders)}")
-    return [torch.stack([torch.as_tensor(getattr(s, k)).to(device=device, dtype=_C) for s in systems])
-            for k in "ABCD"]
-
-
-def _modal(A, B, C, cond_max, layer, where):
-    """Eigen-decomposition with the stability and conditioning guards (batched over dim 0)."""
-    r = A.shape[-1]
-    if r == 0:
-        empty = A.new_zeros(A.shape[:-1])
-        return empty, B, C
-    lam, V = torch.linalg.eig(A)
-    if not bool(torch.isfinite(lam).all()):
-        raise ReductionRefusedError(f"{layer}: the reduced A has non-finite eigenvalues")
-    mod = lam.abs()
-    bad = mod >= 1
-    if bool(bad.any()):
-        idx = tuple(int(i) for i in torch.nonzero(bad)[0])
-        raise ReductionRefusedError(
-            f"{layer}: the reduced system is not stable: {int(bad.sum())} eigenvalue(s) with modulus >= 1 "
-            f"(largest |lambda| = {float(mod.max()):.17g}, e.g. lambda = {_fmt(lam[idx])}{where(idx)}); "
-            f"the layer keeps |lambda| < 1 by construction")
-    cond = torch.linalg.cond(V).reshape(-1)
-    worst = int(torch.argmax(torch.nan_to_num(cond, nan=math.inf)))
-    cw = float(cond[worst])
-    if not cw <= cond_max:
-        raise ReductionRefusedError(
-            f"{layer}: the reduced A is (close to) not diagonalisable: eigenvector matrix condition number "
-            f"{cw:.3g} exceeds the threshold {cond_max:.3g}{where((worst, 0))}; the modal form would not "
-            f"reproduce the reduced system")
-    Bm = torch.linalg.solve(V, B)
-    Cm = C @ V
-    return lam, Bm, Cm
-
-
-def _layer_feedthrough(lam, Bm, Cm, D, readout):
-    """(C_l, D_l) with the layer's C and own feedthrough for the given readout."""
-    if readout == "pre":
-        return Cm, D
-    Cl = Cm / lam.unsqueeze(-2)
-    return Cl, D - Cl @ Bm
-
-
-def _check_zero_free(lam, layer, where, why):
-    zero = lam == 0
-    if bool(zero.any()):
-        idx = tuple(int(i) for i in torch.nonzero(zero)[0])
-        raise ReductionRefusedError(f"{layer}: the reduced system has an eigenvalue 0{where(idx)}; {why}")
-
-
-def _check_same(reduced_eval, rebuilt_eval, rtol, layer):
-    """Compare the transfer functions of the real-part outputs, ``(G(z) + conj G(conj z)) / 2``
-    (what a layer reading ``Re(.)`` of the response to a real input computes), from
-    evaluations at ``z`` and ``conj(z)`` applied to a fixed real probe (so the conjugate
-    pairing holds column by column)."""
-    (Gr, Grc), (Gl, Glc) = reduced_eval, rebuilt_eval
-    Rr = (Gr + Grc.conj()) / 2
-    Rl = (Gl + Glc.conj()) / 2
-    scale = float(Rr.abs().max()) + 1e-300
-    err = float((Rr - Rl).abs().max())
-    if not err <= rtol * scale:
-        raise ReductionRefusedError(
-            f"{layer}: the rebuilt parameters do not reproduce the reduced system (relative transfer "
-            f"function mismatch {err / scale:.3g} > {rtol:.3g}); refusing rather than changing the layer")
-
-
-def _check_points(device):
-    angles = torch.tensor([0.3, 1.1, 2.0, 2.9], dtype=_R, device=device)
-    return torch.cat([1.05 * torch.exp(1j * angles), 2.0 * torch.exp(-1j * angles),
-                      torch.tensor([-1.5 + 0j], dtype=_C, device=device)])
-
-
-def _probed_response(system, z, probe):
-    """``G(z) @ probe`` (shape (..., k, p, q)) without forming the p x m matrices G(z):
-    a random probe sees any mismatch of G with probability one, at O(k n (m + p) q) cost."""
-    Bv = system.B @ probe.to(system.B.dtype)
-    Dv = system.D @ probe.to(system.D.dtype)
-    if isinstance(system, DiagonalStateSpace):
-        resolvent = 1.0 / (z[:, None] - system.eigenvalues[..., None, :])          # (..., k, n)
-        X = resolvent[..., :, :, None] * Bv[..., None, :, :]                      # (..., k, n, q)
-    else:
-        n = system.A.shape[-1]
-        pencil = z[:, None, None] * torch.eye(n, dtype=_C, device=z.device) - system.A.to(_C)
-        X = torch.linalg.solve(pencil, Bv.to(_C).expand(z.shape[0], n, Bv.shape[-1]))
-    return system.C.to(_C)[..., None, :, :] @ X.to(_C) + Dv.to(_C)[..., None, :, :]
-
-
-def _evaluate_pair(system, z):
-    generator = torch.Generator().manual_seed(0)       # fixed: decisions depend on parameters only
-    probe = torch.randn(system.B.shape[-1], 2, generator=generator, dtype=_R).to(z.device)
-    return _probed_response(system, z, probe), _probed_response(system, z.conj(), probe)
-
-
-def _replace_parameter(module, name, value):
-    old = getattr(module, name)
-    new = nn.Parameter(value, requires_grad=old.requires_grad)
-    for k, v in old.__dict__.items():
-        setattr(new, k, v)
-    setattr(module, name, new)
-
-
-# --------------------------------------------------------------------------- base
-class _DiagonalAdapter(SSMAdapter):
-    """Common machinery of the complex diagonal layers."""
-
-    layer = "layer"
-    #: parameter name -> axis along which the state index runs (for ``select_states`` / ``resize_``)
-    state_axes = {}
-
-    def __init__(self, cond_max=1e8, d_tol=1e-9, check_rtol=1e-6):
-        self.cond_max = float(cond_max)
-        self.d_tol = float(d_tol)
-        self.check_rtol = float(check_rtol)
-
-    def state_size(self, module):
-        return int(module.n)
-
-    def _where(self, idx):
-        return ""
-
-    def select_states(self, module, keep):
-        """Keep the layer's modes ``keep`` (entries of the per-mode parameters, rows of B,
-        columns of C, in the given order); D is unchanged. This is modal truncation of the
-        layer (with ``readout='post'`` the dropped modes' share of the feedthrough ``C B``
-        goes with them)."""
-        keep = torch.as_tensor(keep, dtype=torch.long, device=self._device(module)).reshape(-1)
-        n = module.n
-        if keep.numel() and (int(keep.min()) < 0 or int(keep.max()) >= n):
-            raise IndexError(f"{self.layer}: state indices must lie in [0, {n}), got {keep.tolist()}")
-        if torch.unique(keep).numel() != keep.numel():
-            raise ValueError(f"{self.layer}: state indices must be distinct, got {keep.tolist()}")
-        params = dict(module.named_parameters(recurse=False))
-        return {name: params[name].detach().index_select(axis, keep).clone()
-                for name, axis in self.state_axes.items()}
-
-    def resize_(self, module, n):
-        n = int(n)
-        if n < 0:
-            raise ValueError(f"state size must be >= 0, got {n}")
-        params = dict(module.named_parameters(recurse=False))
-        for name, axis in self.state_axes.items():
-            p = params[name]
-            shape = list(p.shape)
-            shape[axis] = n
-            _replace_parameter(module, name, torch.zeros(shape, dtype=p.dtype, device=p.device))
-        return module
-
-    @staticmethod
-    def _device(module):
-        return next(module.parameters()).device
-
-
 # --------------------------------------------------------------------------- LRU / S5
-class _MIMOAdapter(_DiagonalAdapter):
+class _MIMOAdapter(DiagonalAdapter):
+    """LRU and S5: one MIMO diagonal system ``(diag(lambda), B, C, diag(D))``."""
+
     def to_lti(self, module):
         with torch.no_grad():
-            log_lam, B, C = module.discrete(_double_params(module))
+            log_lam, B, C = module.discrete(float64_parameters(module))
             lam = torch.exp(log_lam.to(_C))
             B, C = B.to(_C), C.to(_C)
             D = torch.diag(module.D.detach().to(_R)).to(_C)
@@ -274,24 +92,21 @@ class _MIMOAdapter(_DiagonalAdapter):
     def reduction_system(self, module):
         """``H = (diag(lambda), B, C, D)`` for either readout (see the module notes)."""
         with torch.no_grad():
-            log_lam, B, C = module.discrete(_double_params(module))
+            log_lam, B, C = module.discrete(float64_parameters(module))
             D = torch.diag(module.D.detach().to(_R)).to(_C)
             return DiagonalStateSpace(torch.exp(log_lam.to(_C)), B.to(_C), C.to(_C), D, dt=True)
 
     def _modal_layer(self, module, reduced):
-        if isinstance(reduced, (tuple, list)):
-            if len(reduced) != 1:
-                raise ValueError(f"{self.layer}: expected one reduced system, got {len(reduced)}")
-            reduced = reduced[0]
-        A, B, C, D = (x[0] for x in _stack_reduced(reduced, None, self.layer, self._device(module)))
+        reduced = single_system(reduced, layer=self.layer)
+        A, B, C, D = (x[0] for x in stack_reduced(reduced, layer=self.layer, device=self.device(module)))
         h = module.h
         if B.shape[-1] != h or C.shape[0] != h:
             raise ValueError(f"{self.layer}: the reduced system has {B.shape[-1]} inputs and {C.shape[0]} "
                              f"outputs; the layer has h={h}")
-        lam, Bm, Cm = _modal(A, B, C, self.cond_max, self.layer, lambda idx: "")
+        lam, Bm, Cm = modal_form(A, B, C, cond_max=self.cond_max, layer=self.layer)
         # the reduced system is H_r (reduction_system): the layer's C, B are its modal ones
         # whatever the readout
-        Cl, Dl = _layer_feedthrough(lam, Bm, Cm, D, "pre")
+        Cl, Dl = layer_feedthrough(lam, Bm, Cm, D, "pre")
         Dre = Dl.real
         off = Dre - torch.diag(torch.diagonal(Dre))
         scale = max(1.0, float(D.abs().max()) if D.numel() else 0.0,
@@ -309,18 +124,17 @@ class _MIMOAdapter(_DiagonalAdapter):
         reduced, lam, Bl, Cl, Dvec = self._modal_layer(module, reduced)
         values = self._params_from_modal(module, lam, Bl, Cl, Dvec)
         self._verify(module, reduced, values)
-        return _cast_out(module, values, self.layer)
+        return cast_parameters(module, values, layer=self.layer)
 
     def _verify(self, module, reduced, values):
-        P = _double_params(module)
+        P = float64_parameters(module)
         P.update(values)
-        z = _check_points(values["D"].device)
         with torch.no_grad():
             log_lam, B, C = module.discrete(P)
             lam = torch.exp(log_lam.to(_C))
             D = torch.diag(P["D"]).to(_C)
             sys = DiagonalStateSpace(lam, B.to(_C), C.to(_C), D, dt=True)
-            _check_same(_evaluate_pair(reduced, z), _evaluate_pair(sys, z), self.check_rtol, self.layer)
+            check_same_response(reduced, sys, rtol=self.check_rtol, layer=self.layer)
 
 
 class LRUAdapter(_MIMOAdapter):
@@ -336,7 +150,7 @@ class LRUAdapter(_MIMOAdapter):
     state_axes = {"nu_log": 0, "theta_log": 0, "gamma_log": 0, "B_re": 0, "B_im": 0, "C_re": 1, "C_im": 1}
 
     def _params_from_modal(self, module, lam, Bl, Cl, Dvec):
-        _check_zero_free(lam, self.layer, lambda idx: "", "nu_log = log(-log|lambda|) cannot hold it")
+        check_nonzero_eigenvalues(lam, layer=self.layer, why="nu_log = log(-log|lambda|) cannot hold it")
         real_pos = (lam.imag == 0) & (lam.real > 0)
         if bool(real_pos.any()):
             i = int(torch.nonzero(real_pos)[0])
@@ -377,8 +191,8 @@ class S5Adapter(_MIMOAdapter):
                   "C_re": 1, "C_im": 1}
 
     def _params_from_modal(self, module, lam, Bl, Cl, Dvec):
-        _check_zero_free(lam, self.layer, lambda idx: "",
-                         "the layer needs log(lambda) (ZOH inverse; powers are exp(j log lambda))")
+        check_nonzero_eigenvalues(lam, layer=self.layer,
+                                  why="the layer needs log(lambda) (ZOH inverse; powers are exp(j log lambda))")
         r = lam.shape[0]
         log_step = module.log_step.detach().to(_R)
         log_step_new = log_step.mean() if log_step.numel() else torch.zeros((), dtype=_R, device=lam.device)
@@ -402,7 +216,7 @@ class S5Adapter(_MIMOAdapter):
 
 
 # --------------------------------------------------------------------------- S4D
-class S4DAdapter(_DiagonalAdapter):
+class S4DAdapter(DiagonalAdapter):
     """Adapter of :class:`~lti_reduce_torch.layers.S4D`: h SISO systems.
 
     :meth:`to_lti` returns a :class:`~lti_reduce.DiagonalStateSpace` with batch shape (h,)
@@ -416,12 +230,12 @@ class S4DAdapter(_DiagonalAdapter):
     layer = "S4D"
     state_axes = {"log_neg_A_re": 1, "A_im": 1, "B_re": 1, "B_im": 1, "C_re": 1, "C_im": 1}
 
-    def _where(self, idx):
+    def where(self, idx):
         return f" (channel {idx[0]})"
 
     def to_lti(self, module):
         with torch.no_grad():
-            log_lam, B, C = module.discrete(_double_params(module))
+            log_lam, B, C = module.discrete(float64_parameters(module))
             lam = torch.exp(log_lam.to(_C))
             B, C = B.to(_C), C.to(_C)
             D = module.D.detach().to(_R).to(_C).reshape(-1, 1, 1)
@@ -433,7 +247,7 @@ class S4DAdapter(_DiagonalAdapter):
     def reduction_system(self, module):
         """``H_c = (lambda_c, B_c, C_c, D_c)`` per channel for either readout (as for LRU/S5)."""
         with torch.no_grad():
-            P = _double_params(module)
+            P = float64_parameters(module)
             log_lam, B, C = module.discrete(P)
             D = P["D"].to(_C).reshape(-1, 1, 1)
             return DiagonalStateSpace(torch.exp(log_lam.to(_C)), B.to(_C).unsqueeze(-1),
@@ -442,13 +256,14 @@ class S4DAdapter(_DiagonalAdapter):
     def rebuild(self, module, reduced):
         h = module.h
         systems = tuple(reduced) if isinstance(reduced, (tuple, list)) else (reduced,)
-        A, B, C, D = _stack_reduced(systems, h, self.layer, self._device(module))
+        A, B, C, D = stack_reduced(systems, batch=h, layer=self.layer, device=self.device(module))
         if B.shape[-1] != 1 or C.shape[-2] != 1:
             raise ValueError(f"{self.layer}: every channel's reduced system must be SISO, got "
                              f"B {tuple(B.shape[1:])}, C {tuple(C.shape[1:])}")
-        lam, Bm, Cm = _modal(A, B, C, self.cond_max, self.layer, self._where)
-        _check_zero_free(lam, self.layer, self._where, "the ZOH discretisation cannot be inverted (log 0)")
-        Cl, Dl = _layer_feedthrough(lam, Bm, Cm, D, "pre")      # reduced H_c (reduction_system)
+        lam, Bm, Cm = modal_form(A, B, C, cond_max=self.cond_max, layer=self.layer, where=self.where)
+        check_nonzero_eigenvalues(lam, layer=self.layer, where=self.where,
+                                  why="the ZOH discretisation cannot be inverted (log 0)")
+        Cl, Dl = layer_feedthrough(lam, Bm, Cm, D, "pre")      # reduced H_c (reduction_system)
         step = torch.exp(module.log_step.detach().to(_R)).unsqueeze(-1)      # (h, 1)
         Acont = torch.log(lam) / step
         _, f = discretize(Acont, step, "zoh")
@@ -463,19 +278,18 @@ class S4DAdapter(_DiagonalAdapter):
             "C_im": Cc.imag.contiguous(),
             "D": Dl.real.reshape(h).clone(),
         }
-        P = _double_params(module)
+        P = float64_parameters(module)
         P.update(values)
-        z = _check_points(lam.device)
         with torch.no_grad():
             log_lam_r, B_r, C_r = module.discrete(P)
             sys = DiagonalStateSpace(torch.exp(log_lam_r.to(_C)), B_r.to(_C).unsqueeze(-1),
                                      C_r.to(_C).unsqueeze(-2), P["D"].to(_C).reshape(-1, 1, 1), dt=True)
             ref = DiagonalStateSpace(lam, Bm, Cm, D, dt=True)
-            _check_same(_evaluate_pair(ref, z), _evaluate_pair(sys, z), self.check_rtol, self.layer)
-        return _cast_out(module, values, self.layer)
+            check_same_response(ref, sys, rtol=self.check_rtol, layer=self.layer)
+        return cast_parameters(module, values, layer=self.layer)
 
     def select_states(self, module, keep):
-        keep = torch.as_tensor(keep, dtype=torch.long, device=self._device(module))
+        keep = torch.as_tensor(keep, dtype=torch.long, device=self.device(module))
         if keep.ndim <= 1:
             return super().select_states(module, keep)
         h, n = module.h, module.n
@@ -517,12 +331,7 @@ class DenseLTIAdapter(SSMAdapter):
             return StateSpace(A, B, C, D, dt=True)
 
     def rebuild(self, module, reduced):
-        if isinstance(reduced, (tuple, list)):
-            if len(reduced) != 1:
-                raise ValueError(f"{self.layer}: expected one reduced system, got {len(reduced)}")
-            reduced = reduced[0]
-        if not isinstance(reduced, StateSpace):
-            raise TypeError(f"{self.layer}: rebuild expects an lti_reduce.StateSpace, got {type(reduced).__name__}")
+        reduced = single_system(reduced, layer=self.layer)
         device = module.A.device
         mats = [torch.as_tensor(getattr(reduced, k)).to(device) for k in "ABCD"]
         if mats[1].shape[-1] != module.h or mats[2].shape[0] != module.h:
@@ -539,11 +348,7 @@ class DenseLTIAdapter(SSMAdapter):
         A, B, C, D = (m.to(_R) for m in mats)
         r = A.shape[0]
         if r:
-            lam = torch.linalg.eigvals(A)
-            rho = float(lam.abs().max())
-            if not rho < 1:
-                raise ReductionRefusedError(
-                    f"{self.layer}: the reduced system is not stable: spectral radius {rho:.17g} >= 1")
+            check_stable_eigenvalues(torch.linalg.eigvals(A), layer=self.layer)
         if module.readout == "post" and r:
             cond = float(torch.linalg.cond(A))
             if not cond <= self.cond_max:
@@ -552,20 +357,17 @@ class DenseLTIAdapter(SSMAdapter):
                     f"{cond:.3g} > {self.cond_max:.3g}")
             C = torch.linalg.solve(A.transpose(0, 1), C.transpose(0, 1)).transpose(0, 1)
             D = D - C @ B
-        return _cast_out(module, {"A": A, "B": B, "C": C, "D": D}, self.layer)
+        return cast_parameters(module, {"A": A, "B": B, "C": C, "D": D}, layer=self.layer)
 
     def resize_(self, module, n):
-        n = int(n)
-        if n < 0:
-            raise ValueError(f"state size must be >= 0, got {n}")
-        h = module.h
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+            raise ValueError(f"{self.layer}: state size must be an int >= 0, got {n!r}")
+        n, h = int(n), module.h
         for name, shape in (("A", (n, n)), ("B", (n, h)), ("C", (h, n))):
             p = getattr(module, name)
-            _replace_parameter(module, name, torch.zeros(shape, dtype=p.dtype, device=p.device))
+            replace_parameter_(module, name, torch.zeros(shape, dtype=p.dtype, device=p.device))
         return module
 
 
-register_adapter(LRU, LRUAdapter())
-register_adapter(S5, S5Adapter())
-register_adapter(S4D, S4DAdapter())
-register_adapter(DenseLTI, DenseLTIAdapter())
+#: The built-in layer classes and their adapters, registered by ``lti_reduce_torch/__init__.py``.
+BUILTIN_ADAPTERS = ((LRU, LRUAdapter), (S5, S5Adapter), (S4D, S4DAdapter), (DenseLTI, DenseLTIAdapter))

@@ -24,7 +24,8 @@ from torch import nn
 from lti_reduce import ShapeError, InvalidParameterError
 from ._registry import get_adapter
 from .optim import rebind_optimizer_
-from .reduce import reducible_layers, _as_optimizers
+from ._arguments import as_optimizers
+from ._discovery import reducible_layers
 
 __all__ = ["load_reduced_state_dict_", "ReducedLoadResult", "save_checkpoint", "load_checkpoint"]
 
@@ -228,7 +229,7 @@ def save_checkpoint(path, model, optimizer=None, compressor=None, extra=None):
     payload = {"format": _FORMAT, "version": _VERSION, "model": model.state_dict(),
                "sizes": {name: int(get_adapter(m).state_size(m)) for name, m in reducible_layers(model)}}
     if optimizer is not None:
-        opts = _as_optimizers(optimizer)
+        opts = as_optimizers(optimizer)
         payload["optimizer"] = ([o.state_dict() for o in opts]
                                 if not isinstance(optimizer, torch.optim.Optimizer) else opts[0].state_dict())
     if compressor is not None:
@@ -294,7 +295,7 @@ def load_checkpoint(path, model, optimizer=None, compressor=None, map_location=N
     if optimizer is not None:
         if "optimizer" not in payload:
             raise InvalidParameterError("optimizer given but the checkpoint holds no optimizer state")
-        opts = _as_optimizers(optimizer)
+        opts = as_optimizers(optimizer)
         states = payload["optimizer"]
         states = [states] if isinstance(states, dict) else list(states)
         if len(states) != len(opts):

@@ -147,7 +147,12 @@ def _validate_replacements(replacements, state_maps):
     return state_maps
 
 
-def _plan_rebind(optimizer, replacements, state_maps=None):
+def plan_rebind(optimizer, replacements, state_maps=None):
+    """A checked, not yet applied rebind of ``optimizer`` (``plan.commit()``, ``plan.revert()``).
+
+    Used by :func:`~lti_reduce_torch.reduce_` to plan every optimizer change before the
+    first parameter swap; arguments as for :func:`rebind_optimizer_`.
+    """
     _check_optimizer(optimizer)
     state_maps = _validate_replacements(replacements, state_maps)
     return _RebindPlan(optimizer, replacements, state_maps)
@@ -190,6 +195,6 @@ def rebind_optimizer_(optimizer, replacements: Mapping, state_maps: Mapping | No
     groups (LR schedulers) remain valid. State of parameters not in ``replacements`` is
     kept bit for bit (the very same tensors).
     """
-    plan = _plan_rebind(optimizer, replacements, state_maps)
+    plan = plan_rebind(optimizer, replacements, state_maps)
     plan.commit()
     return plan.summary

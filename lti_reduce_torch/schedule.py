@@ -35,8 +35,10 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
-from lti_reduce import InvalidParameterError
-from .reduce import reduce_, reducible_layers, state_sizes, _as_optimizers
+from lti_reduce import InvalidParameterError, check_criterion
+from ._arguments import as_optimizers, check_horizon, check_min_ratio
+from .reduce import reduce_, reducible_layers, state_sizes
+from .selection import as_selection
 
 __all__ = ["Compressor", "CompressorWarning"]
 
@@ -172,8 +174,8 @@ class Compressor:
         window, the last one at ``stop`` (e.g. ``window=(0, 18000), count=4`` gives 4500,
         9000, 13500, 18000).
     interval, count : int, optional
-    select : {'balanced', 'smallest', 'random'}
-        See :func:`~lti_reduce_torch.reduce.reduce_`.
+    select : {'balanced', 'smallest', 'random'} or SelectionMethod
+        See :func:`~lti_reduce_torch.reduce.reduce_` and :mod:`lti_reduce_torch.selection`.
     min_ratio : float or None
         Energy-based reductions only change a layer when ``new_n < min_ratio * n``
         (published: 0.95). Not applied to ``fraction`` cuts.
@@ -219,7 +221,7 @@ class Compressor:
         if mode not in _MODES:
             raise InvalidParameterError(f"mode must be one of {_MODES}, got {mode!r}")
         if energy is not None:
-            energy = _check_real("energy", energy, 0.0, 1.0)
+            energy = check_criterion(energy=energy).value     # the core's rule, as in reduce_
         if fraction is not None:
             fraction = _check_real("fraction", fraction, 0.0, 1.0)
         if mode == "tolerance" and (energy is None or fraction is not None):
@@ -229,10 +231,9 @@ class Compressor:
         if mode == "pragmatic" and (energy is None) == (fraction is None):
             raise InvalidParameterError("mode='pragmatic' needs exactly one of energy (tolerance-style cuts) "
                                         "or fraction (fixed-style cuts)")
-        if select not in ("balanced", "smallest", "random"):
-            raise InvalidParameterError(f"select must be 'balanced', 'smallest' or 'random', got {select!r}")
-        if min_ratio is not None:
-            min_ratio = _check_real("min_ratio", min_ratio, 0.0, 1.0, high_open=False)
+        as_selection(select)
+        min_ratio = check_min_ratio(min_ratio)
+        check_horizon(horizon)
         rollback_tolerance = _check_real("rollback_tolerance", rollback_tolerance, 0.0, low_open=False)
         if not isinstance(rollback_relative, bool):
             raise TypeError(f"rollback_relative must be a bool, got {rollback_relative!r}")
@@ -243,7 +244,7 @@ class Compressor:
         if not _is_int(seed):
             raise TypeError(f"seed must be an int, got {seed!r}")
         self.model = model
-        self.optimizers = _as_optimizers(optimizers)
+        self.optimizers = as_optimizers(optimizers)
         self.mode, self.energy, self.fraction = mode, energy, fraction
         self.events = _resolve_events(events, window, interval, count)
         self.select, self.min_ratio, self.horizon = select, min_ratio, horizon

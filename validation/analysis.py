@@ -3,7 +3,8 @@
 - :func:`ranking_stability`: on the full (never reduced) runs, whose modal coordinates keep
   their identity through training, compare the ranking of the states at each checkpoint
   (the CompreSSM event steps, and step 0) with the ranking at the end. A state's score is
-  its modal energy ``sqrt(P_ii Q_ii)`` (the HSVs themselves carry no identity). Reported:
+  its modal energy ``||b_i|| ||c_i|| / (1 - |lambda_i|)`` (:func:`lti_reduce_torch.selection.modal_energy`;
+  the HSVs themselves carry no identity). Reported:
   overlap of the top-r sets (r = the size CompreSSM reached for that seed, layer and tau;
   chance level r/n), Kendall's tau of the full ranking, and the order that the tau rule
   would pick on the HSVs at the checkpoint vs at the end.
@@ -17,13 +18,21 @@
 """
 
 import numpy as np
+from scipy.stats import kendalltau
 
-__all__ = ["tau_order", "ranking_stability", "weyl_summary", "bound_check", "costs", "step_segments", "analyze",
+from lti_reduce import select_order
+
+__all__ = ["format_size", "sort_key", "tau_order", "ranking_stability", "weyl_summary", "bound_check", "costs", "step_segments", "analyze",
            "group_key", "group_label", "METHOD_ORDER"]
 
 METHOD_ORDER = ["full", "compressm", "small", "kd", "nuclear", "smallest", "random"]
 _NAMES = {"full": "full", "compressm": "CompreSSM", "small": "small from scratch", "kd": "distillation (KD)",
           "nuclear": "nuclear-norm reg.", "smallest": "ablation: smallest HSVs", "random": "ablation: random states"}
+
+
+def format_size(v):
+    """A state size: ``64`` when it is a whole number (every seed agrees), else ``44.5``."""
+    return str(int(v)) if float(v).is_integer() else f"{v:.1f}"
 
 
 def group_key(rec):
@@ -35,23 +44,17 @@ def group_label(method, tau):
     return name if tau is None else f"{name} (tau={tau:g})"
 
 
-def _sort_key(key):
+def sort_key(key):
     method, tau = key
     return (METHOD_ORDER.index(method) if method in METHOD_ORDER else 99, -1 if tau is None else tau)
 
 
 def tau_order(hsv, tau):
-    """Smallest r with ``sum_{i<=r} sigma_i >= (1 - tau) * sum_i sigma_i`` (the paper's rule)."""
-    s = np.sort(np.asarray(hsv, dtype=float))[::-1]
-    total = s.sum()
-    if total <= 0:
-        return 0
-    c = np.cumsum(s)
-    return int(np.searchsorted(c, (1.0 - tau) * total - 1e-15 * total) + 1)
+    """The order CompreSSM's energy rule picks on ``hsv``: the core's :func:`lti_reduce.select_order`."""
+    return select_order(np.sort(np.asarray(hsv, dtype=float))[::-1], energy=tau)
 
 
 def _kendall(a, b):
-    from scipy.stats import kendalltau
     if len(a) < 2:
         return None
     return float(kendalltau(a, b).statistic)
@@ -155,7 +158,7 @@ def costs(records):
             "train_ratio": t["train_s"] / f["time"]["train_s"],
             "reduction_share": t["reduction_s"] / t["total_s"] if t["total_s"] else 0.0})
     out = []
-    for key in sorted(groups, key=_sort_key):
+    for key in sorted(groups, key=sort_key):
         v = groups[key]
         out.append({"method": key[0], "tau": key[1], "label": group_label(*key), "runs": len(v),
                     **{k: float(np.mean([x[k] for x in v])) for k in v[0]}})
@@ -171,14 +174,14 @@ def step_segments(records):
         if len(segs) > 1:
             groups.setdefault(group_key(rec), []).append(segs)
     out = []
-    for key in sorted(groups, key=_sort_key):
+    for key in sorted(groups, key=sort_key):
         runs = groups[key]
         for k in range(min(len(s) for s in runs)):
             rows = [s[k] for s in runs]
             first = [s[0]["cpu_median_s"] for s in runs]
             out.append({"method": key[0], "tau": key[1], "label": group_label(*key), "index": k,
                         "from_step": rows[0]["from_step"], "to_step": rows[0]["to_step"],
-                        "sizes": ", ".join(f"{v:.1f}" for v in np.mean([r["sizes"] for r in rows], axis=0)),
+                        "sizes": ", ".join(format_size(v) for v in np.mean([r["sizes"] for r in rows], axis=0)),
                         "median_s": float(np.mean([r["median_s"] for r in rows])),
                         "cpu_median_s": float(np.mean([r["cpu_median_s"] for r in rows])),
                         "ratio": float(np.mean([r["cpu_median_s"] / f for r, f in zip(rows, first)]))})

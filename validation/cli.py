@@ -31,8 +31,8 @@ def _positive_int(text):
     return v
 
 
-def _add_common(p, default_out):
-    p.add_argument("--out", default=default_out, help=f"output folder (default: {default_out})")
+def _add_common(p, default_out, out_help=None):
+    p.add_argument("--out", default=default_out, help=out_help or f"output folder (default: {default_out})")
     p.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the preset's)")
     p.add_argument("--steps", type=_positive_int, help="optimizer steps per run")
     p.add_argument("--tau", type=_tau, nargs="+", help="CompreSSM energy tolerance(s), each in (0, 1)")
@@ -72,7 +72,8 @@ def build_parser():
     r.add_argument("--nuclear-weight", type=float, help="weight of the Hankel nuclear-norm regulariser")
     r.add_argument("--data-dir", help="folder of torchvision data (smnist, scifar)")
     r.add_argument("--download", action="store_true", help="allow torchvision to download smnist / scifar")
-    _add_common(r, None)
+    _add_common(r, None, out_help="output folder (default: runs/<preset>, or runs/<preset>-<dataset> with "
+                                  "--dataset)")
 
     sub.add_parser("list", help="datasets, presets and methods")
     rep = sub.add_parser("report", help="re-render table and figures from a results folder")

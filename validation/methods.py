@@ -33,12 +33,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .losses import kd_loss, hankel_nuclear_norm, lru_system, diagonal_hsv, modal_energy, hankel_norm_of_difference
-from .models import SSMClassifier, ssm_layers, state_sizes
+from lti_reduce import hankel_singular_values
+from lti_reduce_torch import Compressor, reduce_, state_sizes as layer_state_sizes
+
+from .losses import kd_loss, hankel_nuclear_norm_regulariser
+from .models import SSMClassifier, ssm_layers
+from .spectra import hankel_norm_of_change, layer_spectrum, reduction_system, state_size
 from .presets import event_steps
 
 __all__ = ["RunSettings", "build_model", "build_optimizer", "evaluate", "train",
-           "run_full", "run_compressm", "run_small", "run_kd", "run_nuclear", "layer_hsv"]
+           "run_full", "run_compressm", "run_small", "run_kd", "run_nuclear"]
 
 
 class RunSettings:
@@ -148,6 +152,11 @@ class MemoryMonitor:
         return out
 
 
+def state_sizes(model):
+    """The state size of each of the model's SSM layers, in block order (``lti_reduce_torch.state_sizes``)."""
+    return list(layer_state_sizes(model).values())
+
+
 def _tolist(x):
     if x is None:
         return None
@@ -157,13 +166,6 @@ def _tolist(x):
             x = x.abs()
         return x.double().tolist()
     return np.asarray(x, dtype=float).tolist()
-
-
-def layer_hsv(layer):
-    """``(hsv, modal_energy, |lambda|)`` of an LRU layer, float64 lists (no gradient)."""
-    with torch.no_grad():
-        lam, B, C = lru_system(layer)
-        return (_tolist(diagonal_hsv(lam, B, C)), _tolist(modal_energy(lam, B, C)), _tolist(lam.abs()))
 
 
 def build_model(rs, ns, seed):
@@ -231,7 +233,6 @@ class Probe:
         self.checkpoints, self.weyl_rows = [], []
         self._snap = self._inputs = None
         self._prev = None
-        self.lru = all(hasattr(layer, "nu_log") for _, layer in ssm_layers(model))
 
     def _timed(fn):  # noqa: N805
         def wrapper(self, *a, **k):
@@ -244,9 +245,7 @@ class Probe:
         return wrapper
 
     def _checkpoint(self, step):
-        if not self.lru:
-            return
-        rows = [layer_hsv(layer) for _, layer in ssm_layers(self.model)]
+        rows = [layer_spectrum(layer) for _, layer in ssm_layers(self.model)]
         self.checkpoints.append({"step": step, "hsv": [r[0] for r in rows],
                                  "modal": [r[1] for r in rows], "abs_lambda": [r[2] for r in rows]})
 
@@ -280,7 +279,7 @@ class Probe:
         with torch.no_grad():
             for name, layer in ssm_layers(self.model):
                 old = self._snap[name]
-                if _state_size(old) == _state_size(layer):
+                if state_size(old) == state_size(layer):
                     continue
                 u = self._inputs[name]
                 err = (old(u) - layer(u)).flatten(1).norm(dim=1)
@@ -291,32 +290,28 @@ class Probe:
     def _state(self):
         rows = []
         for _, layer in ssm_layers(self.model):
-            sys_ = tuple(t.detach().clone() for t in lru_system(layer))
+            sys_ = reduction_system(layer)
             flat = torch.cat([p.detach().double().flatten() for p in layer.parameters()])
             rows.append((sys_, flat))
         return rows
 
     @_timed
     def weyl(self, step):
-        if not self.lru or self.weyl_steps <= 0 or step > self.weyl_steps:
+        if self.weyl_steps <= 0 or step > self.weyl_steps:
             return
         with torch.no_grad():
             cur = self._state()
             if self._prev is not None and [c[1].numel() for c in cur] == [p[1].numel() for p in self._prev]:
                 row = {"step": step, "layers": []}
                 for (s1, f1), (s0, f0) in zip(cur, self._prev):
-                    h1, h0 = diagonal_hsv(*s1), diagonal_hsv(*s0)
-                    dH = float(hankel_norm_of_difference(s1, s0))
+                    h1, h0 = (torch.sort(torch.as_tensor(hankel_singular_values(s)).flatten(), descending=True).values
+                              for s in (s1, s0))
+                    dH = hankel_norm_of_change(s1, s0)
                     row["layers"].append({"max_dsigma": float((h1 - h0).abs().max()), "hankel_change": dH,
                                           "param_change": float((f1 - f0).norm()),
                                           "sigma1": float(h1[0])})
                 self.weyl_rows.append(row)
             self._prev = cur
-
-
-def _state_size(layer):
-    from lti_reduce_torch import get_adapter
-    return int(get_adapter(layer).state_size(layer))
 
 
 # ----------------------------------------------------------------------------- training loop
@@ -499,8 +494,6 @@ def run_full(rs, seed):
 
 
 def _compressor_factory(rs, tau, select, log_path, seed):
-    from lti_reduce_torch.schedule import Compressor
-
     def make(model, opt):
         return Compressor(model, [opt], mode="tolerance", energy=float(tau), events=list(rs.events),
                           select=select, min_ratio=0.95, log=log_path, seed=int(seed))
@@ -560,14 +553,13 @@ def run_kd(rs, seed, tau, sizes, teacher, teacher_time):
 def run_nuclear(rs, seed, sizes_by_tau):
     """Train full size with ``CE + nuclear_weight * sum over layers of sum(HSVs)`` (recomputed every
     step), then balanced-truncate a copy to each tau's sizes; one record per tau (shared training)."""
-    from lti_reduce_torch.reduce import reduce_
     cfg = rs.cfg
     model = build_model(rs, [cfg.n] * cfg.blocks, seed)
     weight = float(cfg.nuclear_weight)
 
     def loss_fn(m, xb, yb):
         ce = F.cross_entropy(m(xb), yb)
-        reg = hankel_nuclear_norm([layer for _, layer in ssm_layers(m)])
+        reg = hankel_nuclear_norm_regulariser([layer for _, layer in ssm_layers(m)])
         return ce + weight * reg.to(ce.dtype)
 
     rec, model = train(rs, model, seed=seed, label=f"nuclear s{seed}", loss_fn=loss_fn, checkpoints=rs.events)
@@ -575,7 +567,7 @@ def run_nuclear(rs, seed, sizes_by_tau):
     for tau, sizes in sizes_by_tau.items():
         m = copy.deepcopy(model)
         t0 = time.perf_counter()
-        order = {name: int(r) for (name, layer), r in zip(ssm_layers(m), sizes) if _state_size(layer) > r}
+        order = {name: int(r) for (name, layer), r in zip(ssm_layers(m), sizes) if state_size(layer) > r}
         layer_rows = _report_layers(reduce_(m, order=order)) if order else []
         _sync(rs.device)
         t_red = time.perf_counter() - t0
@@ -594,6 +586,6 @@ def run_nuclear(rs, seed, sizes_by_tau):
         r["time"].update({"reduction_s": rec["time"]["reduction_s"] + t_red, "eval_s": rec["time"]["eval_s"] + t_eval})
         r["time"]["total_s"] = r["time"]["train_s"] + r["time"]["reduction_s"] + r["time"]["eval_s"]
         r["checkpoints"] = rec["checkpoints"] + [{"step": cfg.steps, "truncated": True,
-                                                  "hsv": [layer_hsv(layer)[0] for _, layer in ssm_layers(m)]}]
+                                                  "hsv": [layer_spectrum(layer)[0] for _, layer in ssm_layers(m)]}]
         out.append(_base(r, "nuclear", tau))
     return out

@@ -13,12 +13,13 @@ with an ``lti_reduce_torch`` adapter can then be compressed in place.
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["SSMBlock", "SSMClassifier", "default_layer_cls", "ssm_layers", "state_sizes"]
+from lti_reduce_torch.layers import LRU
+
+__all__ = ["SSMBlock", "SSMClassifier", "default_layer_cls", "ssm_layers"]
 
 
 def default_layer_cls():
     """The published LRU (``readout='post'``: ``y_k = Re(C x_k) + D u_k``) from ``lti_reduce_torch``."""
-    from lti_reduce_torch.layers import LRU
     return LRU
 
 
@@ -78,9 +79,3 @@ class SSMClassifier(nn.Module):
 def ssm_layers(model):
     """``[(qualified name, module)]`` of the blocks' SSM layers, in order."""
     return [(f"blocks.{i}.ssm", b.ssm) for i, b in enumerate(model.blocks)]
-
-
-def state_sizes(model):
-    """Current state size of each block's SSM layer (list of int)."""
-    from lti_reduce_torch import get_adapter
-    return [int(get_adapter(layer).state_size(layer)) for _, layer in ssm_layers(model)]

@@ -1,7 +1,9 @@
 """Results table (printed, Markdown, JSON) and figures (matplotlib, Agg, PNG).
 
-Accuracy is reported over ALL seeds (mean and sample standard deviation); the mean of the
-best 3 seeds (the paper's statistic) is printed beside it, labelled ``best-3``.
+Accuracy is reported over ALL seeds (mean and sample standard deviation, none for one
+seed); the mean of the best 3 seeds (the paper's statistic) is printed beside it, labelled
+``best-3``, when there are more than 3 seeds. The terminal gets a compact table
+(:func:`format_compact_table`); ``results.md`` holds every column.
 """
 
 import json
@@ -10,14 +12,19 @@ import os
 
 import numpy as np
 
-from .analysis import group_key, group_label, _sort_key
+from .analysis import format_size, group_key, group_label, sort_key
 
-__all__ = ["summarize", "format_table", "write_report", "write_json", "make_figures", "load_results"]
+__all__ = ["summarize", "format_table", "format_compact_table", "write_report", "write_json", "make_figures", "load_results"]
 
 
 def _mean_std(v):
+    """Mean and sample standard deviation; the std is None for one seed (not 0: it is unknown)."""
     v = np.asarray(v, dtype=float)
-    return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else 0.0)
+    return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else None)
+
+
+def _acc(r):
+    return f"{r['acc_mean']:.2f}" + (f" ± {r['acc_std']:.2f}" if r["acc_std"] is not None else " (1 seed)")
 
 
 def summarize(records):
@@ -28,11 +35,12 @@ def summarize(records):
     full_total = {r["seed"]: r["time"]["total_s"] for r in records if r["method"] == "full"}
     full_step = {r["seed"]: r["step_time"]["median_s"] for r in records if r["method"] == "full"}
     rows = []
-    for key in sorted(groups, key=_sort_key):
+    for key in sorted(groups, key=sort_key):
         recs = sorted(groups[key], key=lambda r: r["seed"])
         acc = [100.0 * r["test_acc"] for r in recs]
         m, s = _mean_std(acc)
-        best3 = float(np.mean(sorted(acc, reverse=True)[:3])) if len(acc) >= 3 else None
+        # with 3 seeds or fewer the best 3 are all of them: best-3 would repeat the mean
+        best3 = float(np.mean(sorted(acc, reverse=True)[:3])) if len(acc) > 3 else None
         sizes = np.array([r["final_sizes"] for r in recs], dtype=float)        # (seeds, layers)
         totals = [r["time"].get("total_with_teacher_s", r["time"]["total_s"]) for r in recs]
         ratio = [t / full_total[r["seed"]] for t, r in zip(totals, recs) if r["seed"] in full_total]
@@ -73,10 +81,10 @@ def format_table(rows, markdown=True):
             "activation MB / step"]
     body = []
     for r in rows:
-        n = ", ".join(_fmt(v) for v in r["n_per_layer"])
+        n = ", ".join(format_size(v) for v in r["n_per_layer"])
         wall = f"{r['total_s']:.1f} ({r['train_s']:.1f}+{r['reduction_s']:.2f}+{r['eval_s']:.2f}"
         wall += f"; teacher {r['teacher_s']:.1f})" if r["teacher_s"] else ")"
-        body.append([r["label"], n, f"{r['acc_mean']:.2f} ± {r['acc_std']:.2f}",
+        body.append([r["label"], n, _acc(r),
                      f"best-3: {_fmt(r['acc_best3'], '.2f')}", str(len(r["seeds"])), wall,
                      _fmt(r["total_ratio"], ".2f"), _fmt(r["cpu_s"], ".1f"),
                      f"{_fmt(r['step_ms_after'], '.2f')} / {_fmt(r['step_cpu_ms_after'], '.2f')}",
@@ -87,6 +95,16 @@ def format_table(rows, markdown=True):
         return "\n".join(lines)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
     fmt = lambda row: "  ".join(str(x).ljust(w) for x, w in zip(row, widths))  # noqa: E731
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(b) for b in body])
+
+
+def format_compact_table(rows):
+    """The few columns worth a terminal (about 100 characters); ``results.md`` has them all."""
+    head = ["method", "final n", "test acc %", "seeds", "wall s", "x full"]
+    body = [[r["label"], ", ".join(format_size(v) for v in r["n_per_layer"]), _acc(r), str(len(r["seeds"])),
+             f"{r['total_s']:.1f}", _fmt(r["total_ratio"], ".2f")] for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    fmt = lambda row: "  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(b) for b in body])
 
 
@@ -209,7 +227,7 @@ def write_report(results, out_dir, figures=True):
         md += [f"![{os.path.basename(p)}]({os.path.relpath(p, out_dir)})\n\n" for p in figs]
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write("".join(md))
-    return format_table(rows, markdown=False)
+    return format_compact_table(rows) + f"\n(all columns: {os.path.join(out_dir, 'results.md')})"
 
 
 # ----------------------------------------------------------------------------- figures
@@ -237,13 +255,17 @@ def make_figures(results, fig_dir):
     paths = []
     markers = "os^vDP*X<>"
     taus = sorted({r["tau"] for r in rows if r["tau"] is not None})
+    cfg = results["config"]
+    title = f"preset {cfg['name']!r} on {cfg['dataset']}"
+    kd_ran = any(r["method"] == "kd" for r in runs)
     mk = lambda tau: "o" if tau is None else markers[(taus.index(tau) + 1) % len(markers)]  # noqa: E731
 
     # 1-2. accuracy vs final size / wall-clock
     for fname, xlab, xfun, xrow in [
             ("accuracy_vs_size.png", "final state size (mean over layers)",
              lambda r: float(np.mean(r["final_sizes"])), lambda g: g["n_mean"]),
-            ("accuracy_vs_wallclock.png", "wall-clock per run, s (training + reductions + evaluation; KD incl. teacher)",
+            ("accuracy_vs_wallclock.png", "wall-clock per run, s (training + reductions + evaluation"
+             + ("; KD incl. teacher)" if kd_ran else ")"),
              lambda r: r["time"].get("total_with_teacher_s", r["time"]["total_s"]), lambda g: g["total_s"])]:
         fig, (ax,) = _figure()
         for g in rows:
@@ -251,8 +273,9 @@ def make_figures(results, fig_dir):
             c = _COLORS.get(g["method"], "tab:brown")
             ax.scatter([xfun(r) for r in recs], [100 * r["test_acc"] for r in recs], color=c, alpha=0.35,
                        marker=mk(g["tau"]), s=18)
-            ax.errorbar([xrow(g)], [g["acc_mean"]], yerr=[g["acc_std"]], color=c, marker=mk(g["tau"]), ms=8,
+            ax.errorbar([xrow(g)], [g["acc_mean"]], yerr=[g["acc_std"] or 0.0], color=c, marker=mk(g["tau"]), ms=8,
                         capsize=3, label=g["label"])
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlab)
         ax.set_ylabel("test accuracy % (dots: seeds; marker: mean ± std)")
         ax.grid(alpha=0.3)
@@ -274,6 +297,7 @@ def make_figures(results, fig_dir):
                 linestyle="-" if r["tau"] in (None, taus[0] if taus else None) else "--")
     for e in results.get("events", []):
         ax.axvline(e, color="k", lw=0.5, alpha=0.3)
+    ax.set_title(title, fontsize=9)
     ax.set_xlabel("training step (thin lines: event steps)")
     ax.set_ylabel("state size (mean over layers)")
     ax.set_ylim(bottom=0)
@@ -288,6 +312,7 @@ def make_figures(results, fig_dir):
         nl = len(chosen[0]["checkpoints"][0]["hsv"])
         from matplotlib.figure import Figure
         fig = Figure(figsize=(5.2 * nl, 3.8 * len(chosen)))
+        fig.suptitle(f"HSV spectra over training, {title}", fontsize=9)
         for i, r in enumerate(chosen):
             cps = r["checkpoints"]
             cmap = __import__("matplotlib").colormaps["viridis"]
@@ -306,10 +331,12 @@ def make_figures(results, fig_dir):
                 ax.legend(fontsize=6)
         paths.append(_save(fig, os.path.join(fig_dir, "hsv_spectra.png")))
 
-    # 5. ranking stability
+    # 5. ranking stability: the overlap (chance level r/n) and Kendall's tau (chance level 0)
+    #    on two axes, each with its own chance line
     table = results.get("analysis", {}).get("ranking_stability", {}).get("table", [])
     if table:
-        fig, (ax,) = _figure()
+        fig, (ax, ax_k) = _figure(ncols=2)
+        fig.suptitle(f"Stability of the modal-energy ranking (full runs), {title}", fontsize=9)
         for i, tau in enumerate(sorted({t["tau"] for t in table})):
             t = [x for x in table if x["tau"] == tau]
             line, = ax.plot([x["step"] for x in t], [x["overlap_mean"] for x in t], marker="o",
@@ -317,11 +344,16 @@ def make_figures(results, fig_dir):
             ax.plot([x["step"] for x in t], [x["chance_mean"] for x in t], ls=":", color=line.get_color(),
                     label="chance level r/n" if i == 0 else None)
         t = [x for x in table if x["tau"] == table[0]["tau"]]
-        ax.plot([x["step"] for x in t], [x["kendall_mean"] for x in t], marker="s", color="k", label="Kendall tau")
-        ax.set_xlabel("checkpoint step (compared with the end of training)")
-        ax.set_ylabel("agreement with the final ranking")
+        ax_k.plot([x["step"] for x in t], [x["kendall_mean"] for x in t], marker="s", color="k",
+                  label="Kendall's tau of the whole ranking")
+        ax_k.axhline(0.0, ls=":", color="k", label="chance level 0")
+        ax.set_ylabel("top-r overlap with the final ranking")
         ax.set_ylim(-0.05, 1.05)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax_k.set_ylabel("Kendall's tau with the final ranking")
+        ax_k.set_ylim(-1.05, 1.05)
+        for a in (ax, ax_k):
+            a.set_xlabel("checkpoint step (compared with the end of training)")
+            a.grid(alpha=0.3)
+            a.legend(fontsize=7)
         paths.append(_save(fig, os.path.join(fig_dir, "ranking_stability.png")))
     return paths

@@ -9,12 +9,14 @@ import time
 import torch
 
 from .analysis import analyze
+from .errors import ConfigError
 from .data import load_dataset
+from .models import default_layer_cls
 from .methods import RunSettings, run_full, run_compressm, run_small, run_kd, run_nuclear
 from .presets import validate, event_steps
 from .report import write_report, write_json
 
-__all__ = ["run_experiment", "environment"]
+__all__ = ["run_experiment", "environment", "check_device"]
 
 
 def environment(device="cpu"):
@@ -35,6 +37,31 @@ def environment(device="cpu"):
             "device": dev, "date": datetime.datetime.now().isoformat(timespec="seconds")}
 
 
+def check_device(device):
+    """Refuse a device this torch cannot use, with the fix (no traceback, nothing written).
+
+    Raises
+    ------
+    ConfigError
+        An unparsable device string, or CUDA / MPS that this torch build or machine lacks.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"--device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA device is visible"
+            raise ConfigError(f"--device {device}: {why} (torch {torch.__version__}); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {device}: MPS is not available here; use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"--device {device}: only cpu, cuda and mps are supported")
+    return dev
+
+
 def _say(progress, text):
     if progress:
         from tqdm.auto import tqdm
@@ -48,12 +75,12 @@ def run_experiment(cfg, *, out_dir, device="cpu", progress=True, data_dir=None, 
     Returns the results dict (also written to ``out_dir/results.json``).
     """
     validate(cfg)
+    check_device(device)            # before anything is written: a bad device leaves no folder
     t_start = time.perf_counter()
     data = load_dataset(cfg.dataset, data_dir=data_dir, download=download)
     os.makedirs(out_dir, exist_ok=True)
     rs = RunSettings(cfg, data, device=device, progress=progress, layer_cls=layer_cls,
                      log_dir=os.path.join(out_dir, "logs"))
-    from .models import default_layer_cls
     layer_name = getattr(layer_cls or default_layer_cls(), "__qualname__", str(layer_cls))
     results = {"command": command, "config": cfg.to_dict(), "dataset": data.summary(), "layer": layer_name,
                "events": event_steps(cfg), "environment": environment(device), "runs": []}

@@ -22,7 +22,7 @@ class Model(nn.Module):
     def __init__(self, h=8, n=64):
         super().__init__()
         self.encoder = nn.Linear(1, h)
-        self.ssm = LRU(h, n)              # readout='pre': the standard state-space form
+        self.ssm = LRU(h, n)              # the published LRU (readout='post')
         self.head = nn.Linear(h, 1)
 
     def forward(self, u):                 # u: (batch, length, 1)

@@ -3,14 +3,14 @@
 import math
 
 import torch
-from torch import nn
 
 from . import _scan
+from ._base import SSMLayer
 
 __all__ = ["DenseLTI"]
 
 
-class DenseLTI(nn.Module):
+class DenseLTI(SSMLayer):
     r"""Real dense discrete-time LTI system as a layer.
 
     ``x_k = A x_{k-1} + B u_k``, ``y_k = C s_k + D u_k`` with ``s_k`` as in
@@ -36,25 +36,16 @@ class DenseLTI(nn.Module):
     Init: ``B ~ N(0, 1/h)``, ``C ~ N(0, 1/n)``, ``D ~ N(0, 1/h)``.
     """
 
+    kind = "dense"
     modes = ("auto", "sequential", "assoc", "fft")
+    state_parameter = "A"
 
     def __init__(self, h, n, radius=0.9, *, mode="auto", readout="pre", device=None, dtype=None):
-        super().__init__()
-        self.h = int(h)
+        super().__init__(h, mode=mode, readout=readout)
         self.radius = float(radius)
-        self.mode = _scan.check_option("mode", mode, self.modes)
-        self.readout = _scan.check_option("readout", readout, _scan.READOUTS)
-        kw = {"device": device, "dtype": dtype}
-        n = int(n)
-        self.A = nn.Parameter(torch.empty(n, n, **kw))
-        self.B = nn.Parameter(torch.empty(n, self.h, **kw))
-        self.C = nn.Parameter(torch.empty(self.h, n, **kw))
-        self.D = nn.Parameter(torch.empty(self.h, self.h, **kw))
+        h, n = self.h, int(n)
+        self.declare_parameters({"A": (n, n), "B": (n, h), "C": (h, n), "D": (h, h)}, device=device, dtype=dtype)
         self.reset_parameters()
-
-    @property
-    def n(self):
-        return self.A.shape[0]
 
     @torch.no_grad()
     def reset_parameters(self):
@@ -67,15 +58,9 @@ class DenseLTI(nn.Module):
         self.C.normal_(0.0, 1.0 / math.sqrt(max(n, 1)))
         self.D.normal_(0.0, 1.0 / math.sqrt(h))
 
-    def method(self, length, batch=1):
-        if self.mode != "auto":
-            return self.mode
-        from . import auto_method
-        return auto_method("dense", self.h, self.n, length, batch, self.A.device)
-
     def forward(self, u):
         """``u`` (batch, L, h) real -> ``y`` (batch, L, h)."""
-        L = _scan.check_input(u, self.h, self.A.dtype)
+        L = self.check_input(u)
         method = self.method(L, u.shape[0])
         if method == "fft":
             lags = L if self.readout == "post" else L - 1
@@ -89,6 +74,3 @@ class DenseLTI(nn.Module):
             if self.readout == "pre":
                 y = _scan.shift_right(y)
         return y + u @ self.D.transpose(0, 1)
-
-    def extra_repr(self):
-        return f"h={self.h}, n={self.n}, mode={self.mode!r}, readout={self.readout!r}"

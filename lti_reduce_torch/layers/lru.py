@@ -1,16 +1,14 @@
 """Linear Recurrent Unit (Orvieto et al. 2023) in the exact published parameterisation."""
 
-import math
-
 import torch
-from torch import nn
 
 from . import _scan
+from ._base import DiagonalMIMOLayer
 
 __all__ = ["LRU"]
 
 
-class LRU(nn.Module):
+class LRU(DiagonalMIMOLayer):
     r"""Linear Recurrent Unit: a complex diagonal MIMO linear recurrence.
 
     .. math::
@@ -61,40 +59,20 @@ class LRU(nn.Module):
     ``C_re, C_im ~ N(0, 1/n)``, ``D ~ N(0, 1)``, ``gamma = sqrt(1 - |lambda|^2)``.
     """
 
-    modes = ("auto", "sequential", "chunked", "assoc", "fft")
+    state_parameter = "nu_log"
 
     def __init__(self, h, n, r_min=0.9, r_max=0.999, max_phase=6.28, *, mode="auto", readout="post",
                  chunk=32, device=None, dtype=None):
-        super().__init__()
+        super().__init__(h, mode=mode, readout=readout, chunk=chunk)
         if not 0 <= r_min < r_max <= 1:
             raise ValueError(f"need 0 <= r_min < r_max <= 1, got r_min={r_min}, r_max={r_max}")
-        self.h = int(h)
-        self.mode = _scan.check_option("mode", mode, self.modes)
-        self.readout = _scan.check_option("readout", readout, _scan.READOUTS)
-        self.chunk = int(chunk)
         self.r_min, self.r_max, self.max_phase = float(r_min), float(r_max), float(max_phase)
-        kw = {"device": device, "dtype": dtype}
-        n = int(n)
-        self.nu_log = nn.Parameter(torch.empty(n, **kw))
-        self.theta_log = nn.Parameter(torch.empty(n, **kw))
-        self.gamma_log = nn.Parameter(torch.empty(n, **kw))
-        self.B_re = nn.Parameter(torch.empty(n, self.h, **kw))
-        self.B_im = nn.Parameter(torch.empty(n, self.h, **kw))
-        self.C_re = nn.Parameter(torch.empty(self.h, n, **kw))
-        self.C_im = nn.Parameter(torch.empty(self.h, n, **kw))
-        self.D = nn.Parameter(torch.empty(self.h, **kw))
-        for p in (self.nu_log, self.theta_log, self.gamma_log):
-            p._no_weight_decay = True
+        self.declare_mimo_parameters(int(n), ("nu_log", "theta_log", "gamma_log"), device=device, dtype=dtype)
         self.reset_parameters()
-
-    @property
-    def n(self):
-        """State size (derived from the parameters, so it follows in-place reductions)."""
-        return self.nu_log.shape[0]
 
     @torch.no_grad()
     def reset_parameters(self):
-        n, h = self.n, self.h
+        n = self.n
         kw = {"device": self.nu_log.device, "dtype": torch.float64}
         u1 = torch.rand(n, **kw)
         u2 = torch.rand(n, **kw)
@@ -104,11 +82,7 @@ class LRU(nn.Module):
         self.nu_log.copy_(nu_log)
         self.theta_log.copy_(theta_log)
         self.gamma_log.copy_(torch.log(torch.sqrt(1 - modulus ** 2)))
-        self.B_re.normal_(0.0, 1.0 / math.sqrt(2 * h))
-        self.B_im.normal_(0.0, 1.0 / math.sqrt(2 * h))
-        self.C_re.normal_(0.0, 1.0 / math.sqrt(max(n, 1)))
-        self.C_im.normal_(0.0, 1.0 / math.sqrt(max(n, 1)))
-        self.D.normal_(0.0, 1.0)
+        self.reset_input_output()
 
     def discrete(self, params=None):
         """``(log_lambda (n,), B (n, h), C (h, n))`` complex tensors (differentiable).
@@ -122,20 +96,3 @@ class LRU(nn.Module):
         B = torch.complex(P["B_re"] * gamma, P["B_im"] * gamma)
         C = torch.complex(P["C_re"], P["C_im"])
         return log_lam, B, C
-
-    def method(self, length, batch=1):
-        """The evaluation method ``mode`` resolves to for this input size."""
-        if self.mode != "auto":
-            return self.mode
-        from . import auto_method
-        return auto_method("mimo", self.h, self.n, length, batch, self.nu_log.device)
-
-    def forward(self, u):
-        """``u`` (batch, L, h) real -> ``y`` (batch, L, h)."""
-        L = _scan.check_input(u, self.h, self.nu_log.dtype)
-        log_lam, B, C = self.discrete()
-        return _scan.mimo_diag_forward(u, log_lam, B, C, self.D, self.method(L, u.shape[0]),
-                                       self.readout, self.chunk)
-
-    def extra_repr(self):
-        return f"h={self.h}, n={self.n}, mode={self.mode!r}, readout={self.readout!r}"

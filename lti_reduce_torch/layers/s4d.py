@@ -3,15 +3,15 @@
 import math
 
 import torch
-from torch import nn
 
 from . import _scan
-from .s5 import discretize
+from ._base import SSMLayer
+from .s5 import continuous_diagonal, discretize, log_uniform_, s4d_lin_
 
 __all__ = ["S4D"]
 
 
-class S4D(nn.Module):
+class S4D(SSMLayer):
     r"""S4D layer: one SISO diagonal SSM of state size n per channel.
 
     For each channel ``c`` (all with the same n)::
@@ -44,55 +44,37 @@ class S4D(nn.Module):
     ``_no_weight_decay = True``.
     """
 
-    modes = ("auto", "sequential", "chunked", "assoc", "fft")
+    kind = "channel"
+    state_parameter = "A_im"
+    state_axis = 1
 
     def __init__(self, h, n, dt_min=1e-3, dt_max=1e-1, *, mode="auto", readout="post", chunk=32,
                  device=None, dtype=None):
-        super().__init__()
+        super().__init__(h, mode=mode, readout=readout, chunk=chunk)
         if not 0 < dt_min <= dt_max:
             raise ValueError(f"need 0 < dt_min <= dt_max, got {dt_min}, {dt_max}")
-        self.h = int(h)
-        self.mode = _scan.check_option("mode", mode, self.modes)
-        self.readout = _scan.check_option("readout", readout, _scan.READOUTS)
-        self.chunk = int(chunk)
         self.dt_min, self.dt_max = float(dt_min), float(dt_max)
-        kw = {"device": device, "dtype": dtype}
-        n = int(n)
-        self.log_neg_A_re = nn.Parameter(torch.empty(self.h, n, **kw))
-        self.A_im = nn.Parameter(torch.empty(self.h, n, **kw))
-        self.B_re = nn.Parameter(torch.empty(self.h, n, **kw))
-        self.B_im = nn.Parameter(torch.empty(self.h, n, **kw))
-        self.C_re = nn.Parameter(torch.empty(self.h, n, **kw))
-        self.C_im = nn.Parameter(torch.empty(self.h, n, **kw))
-        self.D = nn.Parameter(torch.empty(self.h, **kw))
-        self.log_step = nn.Parameter(torch.empty(self.h, **kw))
-        for p in (self.log_neg_A_re, self.A_im, self.log_step):
-            p._no_weight_decay = True
+        h, n = self.h, int(n)
+        shapes = {name: (h, n) for name in ("log_neg_A_re", "A_im", "B_re", "B_im", "C_re", "C_im")}
+        shapes.update(D=(h,), log_step=(h,))
+        self.declare_parameters(shapes, no_weight_decay=("log_neg_A_re", "A_im", "log_step"), device=device,
+                                dtype=dtype)
         self.reset_parameters()
-
-    @property
-    def n(self):
-        return self.A_im.shape[1]
 
     @torch.no_grad()
     def reset_parameters(self):
-        h, n = self.h, self.n
-        self.log_neg_A_re.fill_(math.log(0.5))
-        self.A_im.copy_(math.pi * torch.arange(n, dtype=torch.float64).expand(h, n))
+        s4d_lin_(self.log_neg_A_re, self.A_im)
         self.B_re.fill_(1.0)
         self.B_im.zero_()
         self.C_re.normal_(0.0, math.sqrt(0.5))
         self.C_im.normal_(0.0, math.sqrt(0.5))
         self.D.normal_(0.0, 1.0)
-        lo, hi = math.log(self.dt_min), math.log(self.dt_max)
-        self.log_step.copy_(lo + (hi - lo) * torch.rand(h, dtype=torch.float64))
+        log_uniform_(self.log_step, self.dt_min, self.dt_max)
 
     def continuous(self, params=None):
         """``(A (h, n), B (h, n), C (h, n))`` complex (differentiable); ``params`` as in
         :meth:`LRU.discrete <lti_reduce_torch.layers.LRU.discrete>`."""
-        P = _scan.params_of(self, params)
-        A = torch.complex(-torch.exp(P["log_neg_A_re"]), P["A_im"])
-        return A, torch.complex(P["B_re"], P["B_im"]), torch.complex(P["C_re"], P["C_im"])
+        return continuous_diagonal(_scan.params_of(self, params), "log_neg_A_re", "A_im")
 
     def discrete(self, params=None):
         """``(log lambda (h, n), Bd (h, n), C (h, n))`` complex (differentiable)."""
@@ -101,15 +83,9 @@ class S4D(nn.Module):
         log_lam, f = discretize(A, torch.exp(P["log_step"]).unsqueeze(-1), "zoh")
         return log_lam, f * B, C
 
-    def method(self, length, batch=1):
-        if self.mode != "auto":
-            return self.mode
-        from . import auto_method
-        return auto_method("channel", self.h, self.n, length, batch, self.A_im.device)
-
     def forward(self, u):
         """``u`` (batch, L, h) real -> ``y`` (batch, L, h)."""
-        L = _scan.check_input(u, self.h, self.A_im.dtype)
+        L = self.check_input(u)
         log_lam, B, C = self.discrete()
         method = self.method(L, u.shape[0])
         if method == "fft":
@@ -125,6 +101,3 @@ class S4D(nn.Module):
             if self.readout == "pre":
                 y = _scan.shift_right(y)
         return y + u * self.D
-
-    def extra_repr(self):
-        return f"h={self.h}, n={self.n}, mode={self.mode!r}, readout={self.readout!r}"

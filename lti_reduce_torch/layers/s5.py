@@ -3,11 +3,11 @@
 import math
 
 import torch
-from torch import nn
 
 from . import _scan
+from ._base import DiagonalMIMOLayer
 
-__all__ = ["S5", "discretize"]
+__all__ = ["S5", "discretize", "continuous_diagonal", "s4d_lin_", "log_uniform_"]
 
 
 def discretize(Lambda, step, method):
@@ -31,7 +31,32 @@ def discretize(Lambda, step, method):
     raise ValueError(f"discretization must be 'zoh' or 'bilinear', got {method!r}")
 
 
-class S5(nn.Module):
+def continuous_diagonal(P, log_neg_real, imag):
+    """``(-exp(P[log_neg_real]) + 1j P[imag], B_re + 1j B_im, C_re + 1j C_im)`` from parameters ``P``.
+
+    The continuous-time diagonal parameterisation of S5 and S4D (``Re(eigenvalue) < 0``
+    by construction).
+    """
+    eigenvalues = torch.complex(-torch.exp(P[log_neg_real]), P[imag])
+    return eigenvalues, torch.complex(P["B_re"], P["B_im"]), torch.complex(P["C_re"], P["C_im"])
+
+
+@torch.no_grad()
+def s4d_lin_(log_neg_real, imag):
+    """S4D-Lin eigenvalues ``-1/2 + i pi k`` (k = 0 .. n-1 along the last axis), in place."""
+    log_neg_real.fill_(math.log(0.5))
+    n = imag.shape[-1]
+    imag.copy_(math.pi * torch.arange(n, dtype=torch.float64).expand(imag.shape))
+
+
+@torch.no_grad()
+def log_uniform_(log_step, dt_min, dt_max):
+    """``log_step`` uniform on ``[log dt_min, log dt_max]`` (steps log-uniform), in place."""
+    lo, hi = math.log(dt_min), math.log(dt_max)
+    log_step.copy_(lo + (hi - lo) * torch.rand(log_step.shape, dtype=torch.float64))
+
+
+class S5(DiagonalMIMOLayer):
     r"""S5 layer: ``x' = diag(Lambda) x + B u`` discretised per mode, complex MIMO.
 
     .. math::
@@ -63,58 +88,32 @@ class S5(nn.Module):
     ``D ~ N(0, 1)``. ``log_neg_Lambda_re, Lambda_im, log_step`` carry ``_no_weight_decay = True``.
     """
 
-    modes = ("auto", "sequential", "chunked", "assoc", "fft")
+    state_parameter = "Lambda_im"
+    repr_options = ("discretization",)
 
     def __init__(self, h, n, discretization="zoh", dt_min=1e-3, dt_max=1e-1, *, mode="auto",
                  readout="post", chunk=32, device=None, dtype=None):
-        super().__init__()
+        super().__init__(h, mode=mode, readout=readout, chunk=chunk)
         if not 0 < dt_min <= dt_max:
             raise ValueError(f"need 0 < dt_min <= dt_max, got {dt_min}, {dt_max}")
-        self.h = int(h)
         self.discretization = _scan.check_option("discretization", discretization, ("zoh", "bilinear"))
-        self.mode = _scan.check_option("mode", mode, self.modes)
-        self.readout = _scan.check_option("readout", readout, _scan.READOUTS)
-        self.chunk = int(chunk)
         self.dt_min, self.dt_max = float(dt_min), float(dt_max)
-        kw = {"device": device, "dtype": dtype}
-        n = int(n)
-        self.log_neg_Lambda_re = nn.Parameter(torch.empty(n, **kw))
-        self.Lambda_im = nn.Parameter(torch.empty(n, **kw))
-        self.log_step = nn.Parameter(torch.empty(n, **kw))
-        self.B_re = nn.Parameter(torch.empty(n, self.h, **kw))
-        self.B_im = nn.Parameter(torch.empty(n, self.h, **kw))
-        self.C_re = nn.Parameter(torch.empty(self.h, n, **kw))
-        self.C_im = nn.Parameter(torch.empty(self.h, n, **kw))
-        self.D = nn.Parameter(torch.empty(self.h, **kw))
-        for p in (self.log_neg_Lambda_re, self.Lambda_im, self.log_step):
-            p._no_weight_decay = True
+        self.declare_mimo_parameters(int(n), ("log_neg_Lambda_re", "Lambda_im", "log_step"), device=device,
+                                     dtype=dtype)
         self.reset_parameters()
-
-    @property
-    def n(self):
-        return self.Lambda_im.shape[0]
 
     @torch.no_grad()
     def reset_parameters(self):
         """S4D-Lin eigenvalues, log-uniform steps, ``B_re, B_im ~ N(0, 1/(2h))``,
         ``C_re, C_im ~ N(0, 1/n)``, ``D ~ N(0, 1)``."""
-        n, h = self.n, self.h
-        self.log_neg_Lambda_re.fill_(math.log(0.5))
-        self.Lambda_im.copy_(math.pi * torch.arange(n, dtype=torch.float64))
-        lo, hi = math.log(self.dt_min), math.log(self.dt_max)
-        self.log_step.copy_(lo + (hi - lo) * torch.rand(n, dtype=torch.float64))
-        self.B_re.normal_(0.0, 1.0 / math.sqrt(2 * h))
-        self.B_im.normal_(0.0, 1.0 / math.sqrt(2 * h))
-        self.C_re.normal_(0.0, 1.0 / math.sqrt(max(n, 1)))
-        self.C_im.normal_(0.0, 1.0 / math.sqrt(max(n, 1)))
-        self.D.normal_(0.0, 1.0)
+        s4d_lin_(self.log_neg_Lambda_re, self.Lambda_im)
+        log_uniform_(self.log_step, self.dt_min, self.dt_max)
+        self.reset_input_output()
 
     def continuous(self, params=None):
         """``(Lambda (n,), B (n, h), C (h, n))`` complex (differentiable); ``params`` as in
         :meth:`LRU.discrete <lti_reduce_torch.layers.LRU.discrete>`."""
-        P = _scan.params_of(self, params)
-        Lambda = torch.complex(-torch.exp(P["log_neg_Lambda_re"]), P["Lambda_im"])
-        return Lambda, torch.complex(P["B_re"], P["B_im"]), torch.complex(P["C_re"], P["C_im"])
+        return continuous_diagonal(_scan.params_of(self, params), "log_neg_Lambda_re", "Lambda_im")
 
     def discrete(self, params=None):
         """``(log lambda_d (n,), B_d (n, h), C (h, n))`` complex (differentiable)."""
@@ -122,20 +121,3 @@ class S5(nn.Module):
         Lambda, B, C = self.continuous(P)
         log_lam, f = discretize(Lambda, torch.exp(P["log_step"]), self.discretization)
         return log_lam, f.unsqueeze(-1) * B, C
-
-    def method(self, length, batch=1):
-        if self.mode != "auto":
-            return self.mode
-        from . import auto_method
-        return auto_method("mimo", self.h, self.n, length, batch, self.Lambda_im.device)
-
-    def forward(self, u):
-        """``u`` (batch, L, h) real -> ``y`` (batch, L, h)."""
-        L = _scan.check_input(u, self.h, self.Lambda_im.dtype)
-        log_lam, B, C = self.discrete()
-        return _scan.mimo_diag_forward(u, log_lam, B, C, self.D, self.method(L, u.shape[0]),
-                                       self.readout, self.chunk)
-
-    def extra_repr(self):
-        return (f"h={self.h}, n={self.n}, discretization={self.discretization!r}, mode={self.mode!r}, "
-                f"readout={self.readout!r}")

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from validation.losses import kd_loss, diagonal_hsv, lru_system, hankel_nuclear_norm, psd_sqrt, diagonal_gramians
+from validation.losses import (kd_loss, diagonal_hankel_nuclear_norm, differentiable_system,  # noqa: E402
+                               hankel_nuclear_norm_regulariser, psd_sqrt, diagonal_gramians)
+from validation.spectra import hankel_norm_of_change, layer_spectrum  # noqa: E402
 
 
 def test_kd_loss_is_the_documented_formula():
@@ -34,20 +36,30 @@ def _lru(n=10, h=3, seed=0):
     return LRU(h, n, readout="pre", dtype=torch.float64)
 
 
-def test_hsv_match_the_core():
-    import lti_reduce
-    from lti_reduce_torch import get_adapter
-    layer = _lru()
-    ours = diagonal_hsv(*lru_system(layer)).detach().numpy()
-    core = lti_reduce.hankel_singular_values(get_adapter(layer).to_lti(layer))
-    core = np.asarray(core.detach().cpu() if isinstance(core, torch.Tensor) else core, dtype=float)
-    np.testing.assert_allclose(ours, np.sort(core)[::-1], rtol=1e-9, atol=1e-12 * ours[0])
+@pytest.mark.parametrize("kind", ["LRU", "S5", "S4D"])
+def test_regulariser_is_the_sum_of_the_cores_hsvs(kind):
+    """The differentiable route agrees with the core on the sum (not on each small HSV)."""
+    import lti_reduce_torch.layers as layers
+    torch.manual_seed(0)
+    layer = getattr(layers, kind)(3, 8, dtype=torch.float64)
+    hsv, energy, modulus = layer_spectrum(layer)
+    assert len(hsv) == len(energy) == len(modulus) == (8 if kind != "S4D" else 24)
+    assert all(a >= b for a, b in zip(hsv, hsv[1:]))
+    value = float(hankel_nuclear_norm_regulariser([layer]).detach())
+    assert value == pytest.approx(sum(hsv), rel=1e-9)
+
+
+def test_regulariser_refuses_a_layer_without_discrete():
+    from lti_reduce_torch.layers import DenseLTI
+    from validation.errors import ConfigError
+    with pytest.raises(ConfigError, match="DenseLTI"):
+        hankel_nuclear_norm_regulariser([DenseLTI(2, 3)])
 
 
 def test_nuclear_norm_gradient_matches_finite_differences():
     layer = _lru(n=8, h=3, seed=1)
     names = ["nu_log", "theta_log", "gamma_log", "B_re", "B_im", "C_re", "C_im"]
-    loss = hankel_nuclear_norm([layer])
+    loss = hankel_nuclear_norm_regulariser([layer])
     assert loss.dtype == torch.float64 and torch.isfinite(loss)
     loss.backward()
     rng = np.random.default_rng(0)
@@ -60,9 +72,9 @@ def test_nuclear_norm_gradient_matches_finite_differences():
             with torch.no_grad():
                 orig = p[idx].item()
                 p[idx] = orig + eps
-                up = float(hankel_nuclear_norm([layer]))
+                up = float(hankel_nuclear_norm_regulariser([layer]).detach())
                 p[idx] = orig - eps
-                down = float(hankel_nuclear_norm([layer]))
+                down = float(hankel_nuclear_norm_regulariser([layer]).detach())
                 p[idx] = orig
             fd = (up - down) / (2 * eps)
             assert abs(fd - float(p.grad[idx])) <= 1e-6 * max(1.0, abs(fd)), (name, idx, fd, float(p.grad[idx]))
@@ -79,7 +91,7 @@ def test_nuclear_norm_gradcheck_and_repeated_modes_stay_finite():
 
     def f(nu, th, Br, Bi, Cr, Ci):
         lam = torch.exp(torch.complex(-torch.exp(nu), torch.exp(th)))
-        return diagonal_hsv(lam, torch.complex(Br, Bi), torch.complex(Cr, Ci)).sum()
+        return diagonal_hankel_nuclear_norm(lam, torch.complex(Br, Bi), torch.complex(Cr, Ci))
 
     assert torch.autograd.gradcheck(f, args, eps=1e-6, atol=1e-6, rtol=1e-5)
     # two identical modes: the Gramians have a repeated / zero eigenvalue; gradients stay finite
@@ -109,23 +121,28 @@ def test_psd_sqrt_backward_is_the_sylvester_solution():
     torch.testing.assert_close(A.mH @ Qg @ A + C.mH @ C, Qg)
 
 
-def test_hankel_norm_of_difference():
+def test_hankel_norm_of_change():
     import lti_reduce
-    from validation.losses import hankel_norm_of_difference
+    from lti_reduce import DiagonalStateSpace
     g = torch.Generator().manual_seed(7)
     n, m, p = 5, 2, 3
     lam = 0.9 * torch.exp(1j * torch.rand(n, generator=g, dtype=torch.float64) * 6).to(torch.complex128)
     B = torch.randn(n, m, generator=g, dtype=torch.complex128)
     C = torch.randn(p, n, generator=g, dtype=torch.complex128)
-    assert float(hankel_norm_of_difference((lam, B, C), (lam, B, C))) < 1e-6 * float(diagonal_hsv(lam, B, C)[0])
+    D = torch.zeros(p, m, dtype=torch.complex128)
+
+    def sys(lam, B, C):
+        return DiagonalStateSpace(lam, B, C, D, dt=True)
+
+    sigma1 = float(lti_reduce.hankel_singular_values(sys(lam, B, C))[0])
+    assert hankel_norm_of_change(sys(lam, B, C), sys(lam, B, C)) < 1e-6 * sigma1
     # change of B only: G1 - G0 is the system (lam, dB, C)
     dB = 1e-3 * torch.randn(n, m, generator=g, dtype=torch.complex128)
-    expect = float(diagonal_hsv(lam, dB, C)[0])
-    got = float(hankel_norm_of_difference((lam, B + dB, C), (lam, B, C)))
-    assert got == pytest.approx(expect, rel=1e-6)
-    # against the core on the dense realisation of the difference
+    expect = float(lti_reduce.hankel_singular_values(sys(lam, dB, C))[0])
+    assert hankel_norm_of_change(sys(lam, B + dB, C), sys(lam, B, C)) == pytest.approx(expect, rel=1e-6)
+    # the dense realisation of the difference gives the same number
     lam1 = lam * 0.99
-    A = torch.diag(torch.cat([lam1, lam]))
-    sys = lti_reduce.StateSpace(A.numpy(), torch.cat([B, B]).numpy(), torch.cat([C, -C], 1).numpy(), dt=True)
-    core = np.max(np.asarray(lti_reduce.hankel_singular_values(sys)))
-    assert float(hankel_norm_of_difference((lam1, B, C), (lam, B, C))) == pytest.approx(core, rel=1e-8)
+    dense = lti_reduce.StateSpace(torch.diag(lam1), B, C, D, dt=True)
+    old = lti_reduce.StateSpace(torch.diag(lam), B, C, D, dt=True)
+    assert hankel_norm_of_change(dense, old) == pytest.approx(hankel_norm_of_change(sys(lam1, B, C), sys(lam, B, C)),
+                                                              rel=1e-8)
