@@ -10,15 +10,13 @@ again, with an error bound that holds for the layer's real output.
 
 from dataclasses import dataclass
 import math
-import numbers
-import warnings
 
 import numpy as np
 
 from ._array import namespace, device_of, is_numpy, to_numpy
 from ._balanced import balanced_truncation, hankel_factors
 from ._errors import LTIReduceError, InvalidParameterError, ShapeError
-from ._order import check_selection_args, select_order, error_bound
+from ._order import check_criterion, check_order, choose_order, error_bound, warn_order_notes
 from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
 
 __all__ = ["NotDiagonalizableError", "RealOutputReduction", "real_output_system", "complex_modal_form",
@@ -206,15 +204,6 @@ def complex_modal_form(system, *, cond_max=1e8):
     return DiagonalStateSpace(lam, B_c, C_c, D.astype(np.float64), dt=dt)
 
 
-def _check_state_order(order, n):
-    if isinstance(order, bool) or not isinstance(order, numbers.Integral):
-        raise InvalidParameterError(f"order counts complex states and must be an integer in [0, n={n}], "
-                                    f"got {order!r}")
-    if not 0 <= order <= n:
-        raise InvalidParameterError(f"order counts complex states and must be in [0, n={n}], got {order}")
-    return int(order)
-
-
 def _has_positive_real(eigenvalues):
     eigenvalues = np.asarray(eigenvalues)
     return bool(np.any((eigenvalues.imag == 0) & (eigenvalues.real > 0)))
@@ -231,12 +220,9 @@ class _Search:
         self._balanced_A = None
 
     def reduce(self, r, method=None, match=None):
-        """The core's reduction at real order r, and the warnings it raised (not shown yet)."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = balanced_truncation(self.real, r, method=method or self.method, match=match or self.match,
-                                         horizon=self.horizon, factors=self.factors)
-        return result, caught
+        """The core's reduction at real order r (its notes in ``result.notes``, not warned)."""
+        return balanced_truncation(self.real, r, method=method or self.method, match=match or self.match,
+                                   horizon=self.horizon, factors=self.factors, warn=False)
 
     def spectrum(self, r):
         """Eigenvalues of the reduced real A at order r. For truncation they are read cheaply
@@ -247,9 +233,9 @@ class _Search:
         if r == 0:
             return np.zeros(0)
         if self.match != "truncate":
-            return np.linalg.eigvals(self.reduce(r)[0].system.A)
+            return np.linalg.eigvals(self.reduce(r).system.A)
         if self._balanced_A is None:
-            self._balanced_A = self.reduce(self.rank, method="sr")[0].system.A
+            self._balanced_A = self.reduce(self.rank, method="sr").system.A
         return np.linalg.eigvals(self._balanced_A[:r, :r])
 
     def admissible(self, eigenvalues, k):
@@ -268,14 +254,14 @@ class _Search:
         return None
 
     def largest_order(self, k):
-        """The core's result at the largest admissible real order r <= min(2k, rank), with
-        the core's warnings for that call (r = 0 always qualifies)."""
+        """The core's result at the largest admissible real order r <= min(2k, rank)
+        (r = 0 always qualifies)."""
         r = min(2 * k, self.rank)
         while True:
             if r == 0 or self.admissible(self.spectrum(r), k):
-                result, caught = self.reduce(r)
+                result = self.reduce(r)
                 if r == 0 or self.admissible(np.linalg.eigvals(result.system.A), k):
-                    return result, caught
+                    return result
             r -= 1
 
 
@@ -289,12 +275,12 @@ def _reduce_one(system, order, tol, energy, method, match, horizon, cond_max, fa
     hsv = to_numpy(factors.hsv)
     search = _Search(real, factors, method, match, horizon, avoid_positive_real)
     if order is not None:
-        k = _check_state_order(order, system.n)
+        k = check_order(order, system.n, name="order (complex states)")
     else:
         # the real order that meets the criterion fixes the layer size k; then the largest
         # real order with that many complex states is taken (it meets the criterion too:
         # the tail sum falls and the kept energy rises with r)
-        k = search.states_needed(select_order(hsv, tol=tol, energy=energy))
+        k = search.states_needed(choose_order(hsv, tol=tol, energy=energy).order)
         if k is None:
             k = system.n
     if k >= system.n:
@@ -305,9 +291,8 @@ def _reduce_one(system, order, tol, energy, method, match, horizon, cond_max, fa
         real_count = int(np.count_nonzero(to_numpy(layer.eigenvalues).imag == 0))
         return RealOutputReduction(layer, real, hsv, layer.n, real.n, real_count,
                                    None if horizon is not None else 0.0, method, match)
-    result, caught = search.largest_order(k)
-    for w in caught:
-        warnings.warn(w.message, w.category, stacklevel=3)
+    result = search.largest_order(k)
+    warn_order_notes(result.notes, stacklevel=3)
     layer = complex_modal_form(result.system, cond_max=cond_max)
     real_count = int(np.count_nonzero(to_numpy(layer.eigenvalues).imag == 0))
     bound = None if horizon is not None else error_bound(hsv, result.order)
@@ -430,11 +415,12 @@ def real_output_balanced_truncation(system, order=None, *, tol=None, energy=None
     (3, 3, (12,))
     """
     system = as_statespace(system)
-    check_selection_args(order, tol, energy)
+    batch = getattr(system, "batch_shape", ())
+    # the range of an order (complex states, [0, n]) is checked per element, naming what it counts
+    criterion = check_criterion(order=order, tol=tol, energy=energy, batch=batch)
     if system.n == 0:
         raise InvalidParameterError("the system has no states (n = 0): there is nothing to reduce")
     xp, dev = namespace(system.B), device_of(system.B)
-    batch = getattr(system, "batch_shape", ())
     if batch and factors is not None:
         raise InvalidParameterError(f"factors can be reused for an unbatched system only; this one has batch "
                                     f"shape {batch}")
@@ -443,13 +429,7 @@ def real_output_balanced_truncation(system, order=None, *, tol=None, energy=None
                                                         factors.Vh)))
     if batch:
         count = math.prod(batch)
-        if order is None or isinstance(order, numbers.Integral):
-            orders = [order] * count
-        else:
-            orders = [int(o) if float(o).is_integer() else o for o in np.asarray(to_numpy(order)).ravel()]
-            if len(orders) != count:
-                raise InvalidParameterError(f"order has {len(orders)} entries but the system batch {batch} "
-                                            f"has {count}")
+        orders = criterion.value if criterion.kind == "order" else [None] * count
         flat = DiagonalStateSpace(*(xp.reshape(a, (count,) + tuple(a.shape[len(batch):]))
                                     for a in (system.eigenvalues, system.B, system.C, system.D)), dt=system.dt)
         results = [_reduce_one(flat[i], orders[i], tol, energy, method, match, horizon, cond_max, None,
