@@ -38,6 +38,7 @@ from torch import nn
 from lti_reduce import InvalidParameterError, check_criterion
 from ._arguments import as_optimizers, check_horizon, check_min_ratio
 from .reduce import reduce_, reducible_layers, state_sizes
+from ._real_output import check_output
 from .selection import as_selection
 
 __all__ = ["Compressor", "CompressorWarning"]
@@ -195,6 +196,9 @@ class Compressor:
         "accept", "step": ..., ...}``); a path is opened in append mode for each write.
     seed : int
         Seed of the ``torch.Generator`` used by ``select='random'``.
+    output : {'complex', 'real'}
+        See :func:`~lti_reduce_torch.reduce.reduce_`: 'real' reduces the real system
+        ``u -> Re(C x + D u)`` a complex diagonal layer computes (needs ``select='balanced'``).
 
     Notes
     -----
@@ -215,7 +219,7 @@ class Compressor:
     def __init__(self, model, optimizers=(), *, mode="tolerance", energy=None, fraction=None, events=None,
                  window=None, interval=None, count=None, select="balanced", min_ratio=0.95,
                  rollback_tolerance=0.02, rollback_relative=False, metric_mode="max", horizon=None,
-                 layers=None, log=None, seed=0):
+                 layers=None, log=None, seed=0, output="complex"):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if mode not in _MODES:
@@ -253,6 +257,7 @@ class Compressor:
         self.layers = None if layers is None else ([layers] if isinstance(layers, str) else list(layers))
         self.log = log
         self.seed = int(seed)
+        self.output = check_output(output, as_selection(select))
         if not reducible_layers(model, self.layers):
             raise InvalidParameterError("model has no submodule with a registered adapter to compress")
         self.generator = torch.Generator().manual_seed(self.seed)
@@ -372,7 +377,7 @@ class Compressor:
                               CompressorWarning, stacklevel=3)
         t0 = time.perf_counter()
         report = reduce_(self.model, optimizers=self.optimizers, horizon=self.horizon, select=self.select,
-                         generator=self.generator, layers=self.layers, **self._criterion())
+                         generator=self.generator, layers=self.layers, output=self.output, **self._criterion())
         report = _replace_step(report, step)
         if snapshot is not None and report.changed:
             self._pending = {"step": step, "metric": pre, "snapshot": snapshot}
