@@ -79,7 +79,9 @@ def reduce_(model, *, order=None, energy=None, tol=None, horizon=None, optimizer
         (:func:`lti_reduce.real_output_balanced_truncation`): orders count complex
         states, the HSVs reported are the real system's 2n, and the bound holds for the
         layer's real output. Layers with a real system are reduced as with 'complex'.
-        Needs ``select='balanced'``.
+        Needs ``select='balanced'``. An adapter with ``holds_positive_real_eigenvalues =
+        False`` (LRU: no angle 0) gets no real order whose reduced spectrum has an
+        exactly real positive eigenvalue, which can cost states (``docs/results.md``).
 
     Returns
     -------
