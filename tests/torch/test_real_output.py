@@ -115,3 +115,30 @@ def test_bad_output_arguments():
         Compressor(model, energy=0.1, events=[1], output=None)
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_s4d_channels_share_one_order_and_low_rank_channels_are_padded():
+    model = make("S4D", h=4, n=12)
+    layer = model[0]
+    with torch.no_grad():                 # channel 0 sees one mode only: rank 2 as a real system
+        layer.C_re[0, 1:] = 0.0
+        layer.C_im[0, 1:] = 0.0
+    full = copy.deepcopy(model)
+    system = get_adapter(layer).reduction_system(layer)
+    per_channel = real_output_balanced_truncation(system, energy=0.2)
+    k = max(r.order for r in per_channel)
+    report = reduce_(model, energy=0.2, output="real")
+    entry = report["0"]
+    assert entry.status == "reduced" and entry.new_n == layer.n == k
+    assert "padded with dead states" in entry.reason
+    # every other channel is the core's reduction of that channel at order k
+    reduced = get_adapter(layer).reduction_system(layer)
+    points = np.exp(1j * np.array([0.2, 1.0, 2.5]))
+    for c in range(1, 4):
+        want = real_output_balanced_truncation(system[c], order=k).real_system.evaluate(points)
+        got = real_output_system(reduced[c]).evaluate(points)
+        assert np.allclose(got, want, rtol=1e-8, atol=1e-8 * np.abs(np.asarray(want)).max())
+    # channel 0 is kept exactly (its one mode plus dead states)
+    u = torch.randn(2, 80, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(model(u)[..., 0], full(u)[..., 0], atol=1e-10)
