@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(HERE))          # the checkout's packages, no
 import torch  # noqa: E402
 
 from _report import finish  # noqa: E402
+import lti_reduce_torch  # noqa: E402
 from lti_reduce_torch import Compressor  # noqa: E402
 from validation.data import load_dataset  # noqa: E402
 from validation.methods import RunSettings, build_model, train  # noqa: E402
@@ -48,16 +49,19 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--fraction", type=float, default=0.25)
     parser.add_argument("--steps", type=int, default=None, help="override the preset's steps")
+    parser.add_argument("--layer", choices=["LRU", "S5", "S4D"], default=None,
+                        help="SSM layer class (default: the validation default)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     cfg = get_preset(args.preset)
     if args.steps:
         cfg = cfg.replace(steps=args.steps)
-    rs = RunSettings(cfg, load_dataset(cfg.dataset), progress=False)
+    layer_cls = None if args.layer is None else getattr(lti_reduce_torch, args.layer)
+    rs = RunSettings(cfg, load_dataset(cfg.dataset), progress=False, layer_cls=layer_cls)
     lines = ["# Accuracy at equal final size: output='complex' vs 'real'", "",
              f"command: `{' '.join(['python3', 'benchmarks/val_real_output.py'] + (argv or sys.argv[1:]))}`",
-             f"preset {cfg.name}: {cfg.dataset}, {cfg.blocks} block(s), n={cfg.n}, h={cfg.h}, {cfg.steps} steps, "
+             f"layer {args.layer or 'default'}; preset {cfg.name}: {cfg.dataset}, {cfg.blocks} block(s), n={cfg.n}, h={cfg.h}, {cfg.steps} steps, "
              f"events {rs.events}, Compressor(mode='fixed', fraction={args.fraction})", "",
              "| seed | complex: test acc % | complex: final sizes | real: test acc % | real: final sizes | s |",
              "|---|---|---|---|---|---|"]

@@ -9,6 +9,11 @@ eigenvalues is one state, a real eigenvalue one state); the bound ``2 * sum`` of
 system's truncated HSVs holds for the layer's real output. An adapter whose layer cannot
 hold an exactly real positive eigenvalue (LRU: ``theta_log = log(angle)``) says so with
 ``holds_positive_real_eigenvalues = False``; such orders are then skipped.
+
+For an unbatched layer with ``order`` or ``tol``, the published (complex) reduction is
+taken instead when it is better for the real output (a smaller bound at ``order``, fewer
+states at ``tol``; its bound holds for the real output too): the real-output family can
+fall short, e.g. for an LRU with a mode of nearly zero angle. The layer's reason says so.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from lti_reduce import (DiagonalStateSpace, InvalidParameterError, StateSpace, check_order,
+from lti_reduce import (DiagonalStateSpace, InvalidParameterError, StateSpace, balanced_truncation, check_order,
                         real_output_balanced_truncation)
 from ._planning import pad_dead_states
 from .selection import BalancedSelection, modal_energy
@@ -95,6 +100,43 @@ def _keywords(layer, criterion):
     return {"order": check_order(target, layer.n, name=f"order for layer {layer.name!r}")}
 
 
+def _complex_if_better(layer, real_result, keywords, horizon):
+    """The published (complex) reduction of an unbatched layer when it is better for the
+    layer's real output, else None: for ``order`` a smaller bound with at most the same
+    states, for ``tol`` fewer states. Both bounds hold for the real output (``|Re e| <=
+    |e|``); the real-output family can fall short, e.g. for an LRU, whose skipped orders
+    (real positive eigenvalues) may leave far fewer states than asked."""
+    if layer.batch_shape or horizon is not None or "energy" in keywords:
+        return None
+    result = balanced_truncation(layer.system, **keywords, warn=False)
+    if result.order < 1:
+        return None
+    if "order" in keywords:
+        better = result.error_bound < real_result.error_bound
+    else:
+        better = result.order < real_result.order
+    return result if better else None
+
+
+def _take_complex(layer, result, real_result, min_ratio):
+    n, k = layer.n, result.order
+    if k >= n:
+        layer.note(f"output='real': criterion keeps all {n} states")
+        return
+    if min_ratio is not None and not k < min_ratio * n:
+        layer.note(f"new order {k} is not below min_ratio * n = {min_ratio:g} * {n} = {min_ratio * n:g}")
+        return
+    layer.note(f"output='real': the complex reduction is better for the real output here ({k} states, bound "
+               f"{result.error_bound:.3g}; real-output reduction: {real_result.order} states, bound "
+               f"{real_result.error_bound:.3g})")
+    for text in result.notes:
+        layer.note(f"core: {text}")
+    layer.reduced = result.system
+    layer.bound = float(result.error_bound)
+    layer.new_n = k
+    layer.status = "reduced"
+
+
 def _plan_layer(layer, horizon, criterion, min_ratio):
     n = layer.n
     avoid = not getattr(layer.adapter, "holds_positive_real_eigenvalues", True)
@@ -103,6 +145,10 @@ def _plan_layer(layer, horizon, criterion, min_ratio):
     keywords = _keywords(layer, criterion)
     results = [real_output_balanced_truncation(s, **keywords, **options) for s in elements]
     layer.hsv = np.stack([np.asarray(r.hsv.cpu()) for r in results]).reshape(layer.batch_shape + (2 * n,))
+    complex_result = _complex_if_better(layer, results[0], keywords, horizon)
+    if complex_result is not None:
+        _take_complex(layer, complex_result, results[0], min_ratio)
+        return
     k = max(r.order for r in results)
     if criterion.kind != "order":
         k = max(1, k)          # a criterion never empties a layer, as in the complex path

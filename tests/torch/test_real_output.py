@@ -142,3 +142,22 @@ def test_s4d_channels_share_one_order_and_low_rank_channels_are_padded():
     u = torch.randn(2, 80, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.allclose(model(u)[..., 0], full(u)[..., 0], atol=1e-10)
+
+
+def test_complex_reduction_taken_when_better_for_the_real_output():
+    """An LRU mode of nearly zero angle makes the real-output family skip most orders (real
+    positive eigenvalues): at order=k the published reduction, whose bound also holds for
+    the real output, is then taken when its bound is smaller."""
+    from lti_reduce import balanced_truncation
+    model = make("LRU", h=2, n=16, seed=0)
+    with torch.no_grad():
+        model[0].theta_log[0] = float(np.log(1e-3))
+    system = get_adapter(model[0]).reduction_system(model[0])
+    real = real_output_balanced_truncation(system, order=10, avoid_positive_real=True)
+    cplx = balanced_truncation(system, order=10)
+    report = reduce_(model, order=10, output="real")
+    entry = report["0"]
+    assert entry.status == "reduced"
+    assert real.order < 10 and cplx.error_bound < real.error_bound       # the premise of the test
+    assert "complex reduction is better" in entry.reason
+    assert entry.new_n == model[0].n == 10 and entry.error_bound == pytest.approx(cplx.error_bound)
