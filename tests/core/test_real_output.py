@@ -320,3 +320,12 @@ def test_avoid_positive_real_eigenvalues_for_lru_like_layers():
             assert np.allclose(real_output_system(res.system).evaluate(s), res.real_system.evaluate(s),
                                rtol=1e-9, atol=1e-9 * float(np.abs(res.real_system.evaluate(s)).max()))
     assert hits > 0       # the avoidance was exercised
+
+
+def test_finite_horizon_gives_no_bound():
+    sys = layer(80, n=6)
+    res = real_output_balanced_truncation(sys, order=3, horizon=40)
+    assert res.error_bound is None and res.order <= 3
+    s = response_points(True)
+    assert np.allclose(real_output_system(res.system).evaluate(s), res.real_system.evaluate(s),
+                       rtol=1e-9, atol=1e-9 * float(np.abs(res.real_system.evaluate(s)).max()))
