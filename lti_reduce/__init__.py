@@ -13,6 +13,8 @@ from ._descriptor import SparseStateSpace, SingularDescriptorError
 from ._lowrank import LowRankGramian, lowrank_gramian_factor, lowrank_gramian_factors, ConvergenceError
 from ._lowrank_bt import (LowRankBalancedTruncationResult, lowrank_balanced_truncation,
                           lowrank_hankel_singular_values, sampled_error)
+from ._real_output import (NotDiagonalizableError, RealOutputReduction, real_output_system, complex_modal_form,
+                           real_output_balanced_truncation)
 
 __version__ = "0.1.0"
 __all__ = list(_errors_all) + [
@@ -27,4 +29,7 @@ __all__ = list(_errors_all) + [
     "SparseStateSpace", "SingularDescriptorError", "LowRankGramian", "lowrank_gramian_factor",
     "lowrank_gramian_factors", "ConvergenceError", "LowRankBalancedTruncationResult", "lowrank_balanced_truncation",
     "lowrank_hankel_singular_values", "sampled_error",
+    # real-output reduction: the real 2n-state map y = Re(C x) + D u of a complex system
+    "NotDiagonalizableError", "RealOutputReduction", "real_output_system", "complex_modal_form",
+    "real_output_balanced_truncation",
 ]

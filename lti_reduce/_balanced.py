@@ -429,7 +429,7 @@ def _check_options(method, match, unstable, alpha, discrete):
 
 
 def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr", match="truncate",
-                        unstable="error", alpha=None, horizon=None, factors=None, warn=True):
+                        unstable="error", alpha=None, horizon=None, factors=None, warn=True, output="complex"):
     """Balanced truncation (or singular perturbation approximation) of a stable LTI system.
 
     Parameters
@@ -468,6 +468,12 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
         Issue :class:`OrderAdjustedWarning` for an adjusted or non-unique order (default);
         with False the same notes are only in ``result.notes`` (for callers that report
         them, as :func:`lti_reduce_torch.reduce_` does).
+    output : {'complex', 'real'}
+        ``'complex'`` (default): reduce the system as given. ``'real'``: the system's output is
+        taken as ``Re(C x + D u)`` of a real input (LRU, S5, S4D layers); the real 2n-state
+        map is reduced and returned in complex diagonal form by
+        :func:`real_output_balanced_truncation` (its result type, orders counting complex
+        states; ``unstable`` and ``alpha`` are not supported there).
 
     Returns
     -------
@@ -494,6 +500,15 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
     or the order is near the numerical rank). It covers the stable part with
     ``unstable='keep'``.
     """
+    if output == "real":
+        if unstable != "error" or alpha is not None:
+            raise InvalidParameterError(f"output='real' supports unstable='error' and alpha=None only, got "
+                                        f"unstable={unstable!r}, alpha={alpha!r}")
+        from ._real_output import real_output_balanced_truncation   # lazy: it imports this module
+        return real_output_balanced_truncation(system, order, tol=tol, energy=energy, method=method, match=match,
+                                               horizon=horizon, factors=factors)
+    if output != "complex":
+        raise InvalidParameterError(f"output must be 'complex' or 'real', got {output!r}")
     from ._lowrank_bt import is_sparse_system, balanced_truncation_sparse   # issue 11 (lazy: imports us)
     if is_sparse_system(system):
         return balanced_truncation_sparse(system, order, tol=tol, energy=energy, method=method, match=match,

@@ -147,6 +147,7 @@ class LRUAdapter(_MIMOAdapter):
     """
 
     layer = "LRU"
+    holds_positive_real_eigenvalues = False     # theta_log = log(angle): no angle 0 (output='real' skips them)
     state_axes = {"nu_log": 0, "theta_log": 0, "gamma_log": 0, "B_re": 0, "B_im": 0, "C_re": 1, "C_im": 1}
 
     def _params_from_modal(self, module, lam, Bl, Cl, Dvec):

@@ -29,12 +29,13 @@ from ._report import LayerReduction, ReductionReport
 from .selection import as_selection
 from ._modes import refuse_inference_mode
 from ._wrappers import refuse_data_parallel   # i9: DDP wrappers go through DistributedCompressor
+from ._real_output import check_output, reduce_real_output
 
 __all__ = ["reduce_", "ReductionReport", "LayerReduction", "reducible_layers", "state_sizes"]
 
 
 def reduce_(model, *, order=None, energy=None, tol=None, horizon=None, optimizers=(), select="balanced",
-            generator=None, min_ratio=None, layers=None) -> ReductionReport:
+            generator=None, min_ratio=None, layers=None, output="complex") -> ReductionReport:
     """Reduce every registered SSM layer of ``model`` in place (balanced truncation).
 
     Parameters
@@ -73,6 +74,16 @@ def reduce_(model, *, order=None, energy=None, tol=None, horizon=None, optimizer
         Reduce a layer only if ``new_n < min_ratio * n`` (CompreSSM's tolerance mode uses 0.95).
     layers : iterable of str, optional
         Restrict to these qualified module names.
+    output : {'complex', 'real'}
+        'complex' (published) reduces the complex system of a diagonal layer. 'real'
+        reduces the real system ``u -> Re(C x + D u)`` the layer computes (2n real states)
+        and maps it back to the layer's complex diagonal form
+        (:func:`lti_reduce.real_output_balanced_truncation`): orders count complex
+        states, the HSVs reported are the real system's 2n, and the bound holds for the
+        layer's real output. Layers with a real system are reduced as with 'complex'.
+        Needs ``select='balanced'``. An adapter with ``holds_positive_real_eigenvalues =
+        False`` (LRU: no angle 0) gets no real order whose reduced spectrum has an
+        exactly real positive eigenvalue, which can cost states (``docs/results.md``).
 
     Returns
     -------
@@ -119,6 +130,7 @@ def reduce_(model, *, order=None, energy=None, tol=None, horizon=None, optimizer
     min_ratio = check_min_ratio(min_ratio)
     horizon = check_horizon(horizon)
     opts = as_optimizers(optimizers)
+    output = check_output(output, method)
     if isinstance(criterion.value, dict):
         if layers is not None:
             raise InvalidParameterError("order given as a mapping selects the layers itself: pass layers=None")
@@ -130,6 +142,8 @@ def reduce_(model, *, order=None, energy=None, tol=None, horizon=None, optimizer
                                     f"types: {names})")
     plan = plan_layers(found, method, horizon)
     groups = group_layers(plan)
+    if output == "real":
+        groups = reduce_real_output(groups, horizon, criterion, min_ratio)   # leaves the real systems
     compute_hsvs(groups, horizon, criterion, min_ratio)
     for members in groups:
         todo = [layer for layer in members if layer.status == "reduced"]
@@ -143,10 +157,10 @@ def reduce_(model, *, order=None, energy=None, tol=None, horizon=None, optimizer
     reducing = [layer for layer in plan if layer.status == "reduced"]
     if reducing:
         commit(model, reducing, opts)
-    return _report(plan, criterion, method, time.perf_counter() - t_start)
+    return _report(plan, criterion, method, time.perf_counter() - t_start, output)
 
 
-def _report(plan, criterion, method, seconds):
+def _report(plan, criterion, method, seconds, output="complex"):
     entries = []
     for layer in plan:
         if layer.status != "reduced":
@@ -159,4 +173,6 @@ def _report(plan, criterion, method, seconds):
         text = "order=" + json.dumps(criterion.value, sort_keys=True)
     else:
         text = f"{criterion.kind}={criterion.value}"
+    if output != "complex":
+        text += f", output={output}"
     return ReductionReport(layers=tuple(entries), seconds=seconds, criterion=text, select=method.name)

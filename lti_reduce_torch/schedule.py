@@ -40,6 +40,7 @@ from torch import nn
 from lti_reduce import InvalidParameterError, check_criterion
 from ._arguments import as_optimizers, check_horizon, check_min_ratio
 from .reduce import reduce_, reducible_layers, state_sizes
+from ._real_output import check_output
 from .selection import as_selection
 from ._backup import ModuleBackup
 from .optim import check_rebindable, forget_cached_sizes
@@ -216,6 +217,9 @@ class Compressor:
         it is reported by a :class:`CompressorLogWarning` and retried at the next write.
     seed : int
         Seed of the ``torch.Generator`` used by ``select='random'``.
+    output : {'complex', 'real'}
+        See :func:`~lti_reduce_torch.reduce.reduce_`: 'real' reduces the real system
+        ``u -> Re(C x + D u)`` a complex diagonal layer computes (needs ``select='balanced'``).
 
     Notes
     -----
@@ -245,7 +249,7 @@ class Compressor:
     def __init__(self, model, optimizers=(), *, mode="tolerance", energy=None, fraction=None, events=None,
                  window=None, interval=None, count=None, select="balanced", min_ratio=0.95,
                  rollback_tolerance=0.02, rollback_relative=False, metric_mode="max", horizon=None,
-                 layers=None, log=None, seed=0):
+                 layers=None, log=None, seed=0, output="complex"):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         refuse_data_parallel(model, "Compressor")
@@ -284,6 +288,7 @@ class Compressor:
         self.layers = None if layers is None else ([layers] if isinstance(layers, str) else list(layers))
         self.log = log
         self.seed = int(seed)
+        self.output = check_output(output, as_selection(select))
         if not reducible_layers(model, self.layers):
             raise InvalidParameterError("model has no submodule with a registered adapter to compress")
         # refused now rather than at every due event
@@ -437,7 +442,7 @@ class Compressor:
                               CompressorWarning, stacklevel=3)
         t0 = time.perf_counter()
         report = reduce_(self.model, optimizers=self.optimizers, horizon=self.horizon, select=self.select,
-                         generator=self.generator, layers=self.layers, **self._criterion())
+                         generator=self.generator, layers=self.layers, output=self.output, **self._criterion())
         report = _replace_step(report, step)
         if snapshot is not None and report.changed:
             self._pending = {"step": step, "metric": pre, "snapshot": snapshot}
