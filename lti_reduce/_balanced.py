@@ -19,8 +19,8 @@ from ._gramians import (complex_schur, dense_factors, dense_gramians, diagonal_f
 from ._order import select_order, error_bound, check_selection_args
 from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
 
-__all__ = ["BalancedTruncationResult", "HankelFactors", "hankel_factors", "hankel_singular_values", "hsvd", "hankel_norm",
-           "balanced_truncation", "balred"]
+__all__ = ["BalancedTruncationResult", "HankelFactors", "hankel_factors", "hankel_singular_values", "hankel_norm",
+           "balanced_truncation"]
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -185,9 +185,6 @@ def hankel_singular_values(system, *, horizon=None):
     that way (squaring loses half the digits of the small ones).
     """
     return hankel_factors(system, horizon=horizon).hsv
-
-
-hsvd = hankel_singular_values
 
 
 def hankel_norm(system):
@@ -428,9 +425,6 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
                                                         factors.Vh)))
     result = _finish(dense, factors, orders[0], tol, energy, method, match, horizon)
     return result if is_numpy(xp) else _to_namespace(result, xp, dev)
-
-
-balred = balanced_truncation
 
 
 def _flatten(xp, a, nbatch):

@@ -21,7 +21,7 @@ from ._errors import InvalidParameterError, UnstableSystemError, NonFiniteError
 from ._hammarling import triangular_factor, diagonal_factor
 from ._statespace import DiagonalStateSpace, as_statespace
 
-__all__ = ["gramian", "gram"]
+__all__ = ["gramian"]
 
 
 # --------------------------------------------------------------------------------------
@@ -452,6 +452,3 @@ def gramian(system, kind="c", *, factor=False, horizon=None):
     if not is_numpy(xp):
         P = xp.asarray(P, device=device_of(system.B))
     return P
-
-
-gram = gramian
