@@ -131,7 +131,9 @@ def _cmd_info(args):
 
 
 def _stable_or_explain(path, exc, fix):
-    return _UsageError(f"{path}: {_one_line(exc)}; {fix}")
+    # the core's first sentence names the poles; its advice is for Python callers
+    what = _one_line(exc).split(". ")[0].rstrip(".")
+    return _UsageError(f"{path}: {what}; {fix}")
 
 
 def _cmd_hsv(args):
@@ -297,7 +299,7 @@ def _cmd_norm(args):
 # --------------------------------------------------------------------------------------
 # parser and entry point
 # --------------------------------------------------------------------------------------
-def _positive_float(text):
+def _finite_float(text):
     try:
         value = float(text)
     except ValueError:
@@ -330,8 +332,8 @@ def build_parser():
     reduce.add_argument("file")
     target = reduce.add_mutually_exclusive_group(required=True)
     target.add_argument("--order", "-r", type=int, help="reduced order r")
-    target.add_argument("--tol", type=_positive_float, help="error budget: smallest r with bound <= TOL")
-    target.add_argument("--energy", type=_positive_float,
+    target.add_argument("--tol", type=_finite_float, help="error budget: smallest r with bound <= TOL")
+    target.add_argument("--energy", type=_finite_float,
                         help="fraction tau in (0, 1): smallest r keeping 1 - tau of the HSV sum")
     reduce.add_argument("--method", choices=("sr", "bfsr"), default="sr",
                         help="square root (balanced result, default) or balancing-free square root")
@@ -339,9 +341,9 @@ def build_parser():
                         help="truncate (default) or dc: singular perturbation, keeps the steady-state gain")
     reduce.add_argument("--unstable", choices=("error", "keep"), default="error",
                         help="keep: keep the unstable part whole and reduce the rest (default: error)")
-    reduce.add_argument("--alpha", type=_positive_float,
+    reduce.add_argument("--alpha", type=_finite_float,
                         help="stability boundary: real part <= 0 (continuous) or modulus in [0, 1] (discrete)")
-    reduce.add_argument("--horizon", type=_positive_float,
+    reduce.add_argument("--horizon", type=_finite_float,
                         help="finite-horizon Gramians: samples (discrete) or time (continuous); no error bound")
     reduce.add_argument("-o", "--output", metavar="OUT",
                         help="output file; its suffix picks the format (default: FILE's name with _r<order>, "
@@ -351,7 +353,7 @@ def build_parser():
     verify = commands.add_parser("verify", help="true H-infinity error against the bound (exit 0 if within)")
     verify.add_argument("full")
     verify.add_argument("reduced")
-    verify.add_argument("--bound", type=_positive_float, help="bound to check (default: the one stored)")
+    verify.add_argument("--bound", type=_finite_float, help="bound to check (default: the one stored)")
     verify.set_defaults(run=_cmd_verify)
 
     norm = commands.add_parser("norm", help="H-infinity, H2 and Hankel norms (all three by default)")
