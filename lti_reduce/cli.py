@@ -86,27 +86,36 @@ def _stability(system):
     return f"{'yes' if worst < 0 else 'no'}: max Re(pole) = {_fmt(worst)} (stable iff < 0)"
 
 
-def _pole_text(z):
+def _pole_text(z, pair=False):
     if z.imag == 0:
         return _fmt(z.real)
+    if pair:
+        return f"{_fmt(z.real)} +/- {_fmt(abs(z.imag))}j"
     return f"{_fmt(z.real)}{'+' if z.imag > 0 else '-'}{_fmt(abs(z.imag))}j"
 
 
 def _pole_summary(system):
+    """Count and list (up to 12) of the poles; a real system's conjugate pairs as ``a +/- bj`` (ASCII output)."""
     poles = system.poles()
     if poles.size == 0:
         return "none"
-    order = np.lexsort((poles.imag, poles.real))
-    poles = poles[order]
     if system.is_complex:
         kinds = f"{poles.size} (complex system)"
+        shown = [_pole_text(z) for z in poles[np.lexsort((poles.imag, poles.real))]]
     else:
         real = int(np.count_nonzero(poles.imag == 0))
         kinds = f"{poles.size}: {real} real, {(poles.size - real) // 2} complex pair(s)"
+        upper = poles[poles.imag >= 0]
+        shown = [_pole_text(z, pair=True) for z in upper[np.lexsort((upper.imag, upper.real))]]
     if poles.size <= 12:
-        return f"{kinds}; " + ", ".join(_pole_text(z) for z in poles)
+        return f"{kinds}; " + ", ".join(shown)
     size = np.abs(poles)
     return f"{kinds}; |pole| from {_fmt(size.min())} to {_fmt(size.max())}"
+
+
+def _frequency(w):
+    # a peak's location is known to about sqrt(rtol) of the norm: 4 digits are reproducible
+    return "w -> inf" if np.isinf(w) else f"w = {w:.4g} rad/s"
 
 
 # --------------------------------------------------------------------------------------
@@ -266,8 +275,7 @@ def _cmd_verify(args):
     progress.say("H-infinity norms computed")
     slack = VERIFY_RTOL * scale
     within = error.norm <= bound + slack
-    where = "w -> inf" if np.isinf(error.peak_frequency) else f"w = {_fmt(error.peak_frequency)} rad/s"
-    print(f"H-inf error  ||G - G_r||_inf = {_fmt(error.norm)} (at {where})")
+    print(f"H-inf error  ||G - G_r||_inf = {_fmt(error.norm)} (at {_frequency(error.peak_frequency)})")
     print(f"bound        {_fmt(bound)}" + (" (given)" if args.bound is not None else " (stored with the reduction)"))
     print(f"within bound {'yes' if within else 'NO'} (slack for rounding {_fmt(slack)} = "
           f"{VERIFY_RTOL:g} * ||G||_inf)")
@@ -282,9 +290,7 @@ def _cmd_norm(args):
         for kind in which:
             if kind == "hinf":
                 value = hinf_norm(system)
-                where = ("w -> inf" if np.isinf(value.peak_frequency)
-                         else f"w = {_fmt(value.peak_frequency)} rad/s")
-                print(f"hinf    {_fmt(value.norm)} (peak at {where})")
+                print(f"hinf    {_fmt(value.norm)} (peak at {_frequency(value.peak_frequency)})")
             elif kind == "h2":
                 print(f"h2      {_fmt(h2_norm(system))}")
             else:
