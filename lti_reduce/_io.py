@@ -81,6 +81,14 @@ def _format_of(path, *, default=None):
 # reading
 # --------------------------------------------------------------------------------------
 def _read_npz(path):
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic[:1] == b"\x80":   # the opcode that starts a pickle (protocol 2 and later)
+        raise SystemFileError(f"{path}: the file holds pickled Python objects, which are never loaded "
+                              f"(they could run code); save plain arrays with numpy.savez")
+    if not (magic.startswith(b"PK\x03\x04") or magic == b"\x93NUMPY"):
+        raise SystemFileError(f"{path}: not an .npz archive (no zip header); save the system with "
+                              f"numpy.savez(file, A=A, B=B, C=C, D=D, dt=dt)")
     try:
         archive = np.load(path, allow_pickle=False)
     except ValueError as exc:   # numpy refuses a pickle when allow_pickle=False

@@ -21,6 +21,7 @@ error (one line; ``--traceback`` shows the traceback).
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -379,6 +380,15 @@ def main(argv=None):
     """Run ``lti-reduce`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status = _run(args)
+    for warning in caught:   # one line each, not Python's two-line source listing
+        print(f"lti-reduce: warning: {_one_line(warning.message)}", file=sys.stderr)
+    return status
+
+
+def _run(args):
     try:
         return args.run(args)
     except (SystemFileError, _UsageError) as exc:

@@ -262,6 +262,8 @@ def test_unreadable_and_unknown_files(tmp_path):
     (tmp_path / "g.txt").write_text("A = 1")
     assert_bad_input(run_cli("info", "g.txt", cwd=tmp_path), "g.txt", ".mat, .npz or .json")
     assert_bad_input(run_cli("info", "absent.npz", cwd=tmp_path), "absent.npz", "no such file")
+    (tmp_path / "junk.npz").write_text("A = [[1.0]]")
+    assert_bad_input(run_cli("info", "junk.npz", cwd=tmp_path), "junk.npz", "not an .npz archive", "numpy.savez")
     (tmp_path / "bad.json").write_text("{\"A\": [[1, 2]")
     assert_bad_input(run_cli("info", "bad.json", cwd=tmp_path), "bad.json", "not valid JSON")
 
@@ -275,3 +277,13 @@ def test_bad_options_exit_2(tmp_path, chain):
     usage = run_cli("reduce", "g.mat", cwd=tmp_path)   # argparse: one of --order/--tol/--energy
     assert usage.returncode == 2 and "Traceback" not in usage.stderr
     assert "one of the arguments --order/-r --tol --energy is required" in usage.stderr
+
+
+def test_warnings_are_one_line_on_stderr(tmp_path):
+    # an uncontrollable state: order 3 exceeds the numerical rank 2 of the Hankel operator
+    save_mat(tmp_path / "rk.mat", np.diag([-1.0, -2.0, -3.0]), np.array([[1.0], [1.0], [0.0]]), np.ones((1, 3)))
+    result = run_cli("reduce", "rk.mat", "--order", 3, cwd=tmp_path)
+    assert result.returncode == 0
+    (line,) = result.stderr.splitlines()   # the core's message, without Python's source listing
+    assert line.startswith("lti-reduce: warning: order=3 ") and "rank 2" in line
+    assert "reduced n = 3 to r = 2" in result.stdout and lr.load_system(tmp_path / "rk_r2.mat").n == 2
