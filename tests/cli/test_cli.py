@@ -1,8 +1,11 @@
 """The installed ``lti-reduce`` script, run as a subprocess on files these tests write."""
 
 import json
+import os
 import pickle
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,7 +13,7 @@ from scipy import io as sio
 
 import lti_reduce as lr
 
-from .conftest import assert_bad_input, run_cli, write_mat73
+from .conftest import REPO, assert_bad_input, run_cli, write_mat73
 
 
 def save_mat(path, A, B, C, D=None, **extra):
@@ -287,3 +290,14 @@ def test_warnings_are_one_line_on_stderr(tmp_path):
     (line,) = result.stderr.splitlines()   # the core's message, without Python's source listing
     assert line.startswith("lti-reduce: warning: order=3 ") and "rank 2" in line
     assert "reduced n = 3 to r = 2" in result.stdout and lr.load_system(tmp_path / "rk_r2.mat").n == 2
+
+
+def test_python_m_lti_reduce_is_the_same_program(tmp_path, chain):
+    A, B, C, D = chain
+    save_mat(tmp_path / "g.mat", A, B, C, D)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    module = subprocess.run([sys.executable, "-m", "lti_reduce", "norm", "g.mat", "--hankel"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=120)
+    script = run_cli("norm", "g.mat", "--hankel", cwd=tmp_path)
+    assert module.returncode == script.returncode == 0
+    assert module.stdout == script.stdout == f"hankel  {lr.hankel_norm(lr.StateSpace(A, B, C, D)):.6g}\n"
