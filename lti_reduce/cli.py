@@ -267,12 +267,13 @@ def _cmd_verify(args):
     if bound is None:
         raise _UsageError(f"{args.reduced}: carries no error bound (a finite-horizon reduction, or a file not "
                           f"written by lti-reduce); give one with --bound B")
-    try:
-        scale = hinf_norm(G).norm
-        error = hinf_norm(_difference(G, Gr))
-    except UnstableSystemError as exc:
-        raise _UsageError(f"{args.full} / {args.reduced}: {_one_line(exc)}; verify needs stable systems "
-                          f"(an unstable part kept whole cancels only up to rounding)") from exc
+    for path, system in ((args.full, G), (args.reduced, Gr)):
+        if not system.is_stable():
+            raise _UsageError(f"{path}: unstable ({_stability(system).split(': ', 1)[1]}); the H-infinity "
+                              f"error is finite only between stable systems (an unstable part kept whole cancels "
+                              f"only up to rounding), so verify compares stable systems")
+    scale = hinf_norm(G).norm
+    error = hinf_norm(_difference(G, Gr))
     progress.say("H-infinity norms computed")
     slack = VERIFY_RTOL * scale
     within = error.norm <= bound + slack

@@ -301,3 +301,29 @@ def test_python_m_lti_reduce_is_the_same_program(tmp_path, chain):
     script = run_cli("norm", "g.mat", "--hankel", cwd=tmp_path)
     assert module.returncode == script.returncode == 0
     assert module.stdout == script.stdout == f"hankel  {lr.hankel_norm(lr.StateSpace(A, B, C, D)):.6g}\n"
+
+
+def test_finite_horizon_reduction_has_no_bound_to_verify(tmp_path, chain):
+    A, B, C, D = chain
+    save_mat(tmp_path / "g.mat", A, B, C, D)
+    result = run_cli("reduce", "g.mat", "--order", 3, "--horizon", 2.5, "-o", "h.npz", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "error bound: none (finite-horizon" in result.stdout
+    stored = lr.load_system_file(tmp_path / "h.npz")
+    assert stored.error_bound is None and stored.system.n == 3
+    assert_bad_input(run_cli("verify", "g.mat", "h.npz", cwd=tmp_path), "h.npz", "no error bound", "--bound")
+    # finite-horizon truncation need not preserve stability, and here it does not
+    assert not stored.system.is_stable()
+    assert_bad_input(run_cli("verify", "g.mat", "h.npz", "--bound", 100, cwd=tmp_path),
+                     "h.npz: unstable (max Re(pole) = 0.06", "stable systems")
+
+
+def test_verify_refuses_a_reduction_of_another_system(tmp_path, chain):
+    A, B, C, D = chain
+    save_mat(tmp_path / "g.mat", A, B, C, D)
+    save_mat(tmp_path / "two_inputs.mat", A[:2, :2], np.ones((2, 2)), np.ones((1, 2)))
+    assert_bad_input(run_cli("verify", "g.mat", "two_inputs.mat", "--bound", 1, cwd=tmp_path),
+                     "two_inputs.mat", "m=2 inputs", "m=1")
+    save_mat(tmp_path / "discrete.mat", np.diag([0.5, 0.2]), np.ones((2, 1)), np.ones((1, 2)), Ts=0.1)
+    assert_bad_input(run_cli("verify", "g.mat", "discrete.mat", "--bound", 1, cwd=tmp_path),
+                     "discrete.mat", "time base")
