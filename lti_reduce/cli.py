@@ -159,7 +159,7 @@ def _cmd_hsv(args):
     print(f"{'r':>5}  {'hsv[r]':>12}  {'bound(r)':>12}")
     for r in range(1, n + 1):
         print(f"{r:>5}  {hsv[r - 1]:>12.6g}  {bounds[r - 1]:>12.6g}")
-    print(f"bound(r) = 2 * sum(hsv[r+1:]) bounds ||G - G_r||_inf for the order-r reduction; "
+    print(f"bound(r) = 2 * (hsv[r+1] + ... + hsv[n]) bounds ||G - G_r||_inf for the order-r reduction; "
           f"bound(0) = {_fmt(error_bound(hsv, 0))}")
     if args.plot:
         _plot_hsv(args.plot, hsv, bounds)
@@ -192,7 +192,7 @@ def _plot_hsv(path, hsv, bounds):
         plt.close(fig)
 
 
-def _output_path(args, loaded, order):
+def _output_path(args, order):
     source = Path(args.file)
     if args.output is None:
         return source.with_name(f"{source.stem}_r{order}{source.suffix}")
@@ -219,7 +219,7 @@ def _cmd_reduce(args):
     loaded, progress = _load(args.file, args)
     system = loaded.system
     if args.output is not None:
-        _output_path(args, loaded, 0)   # reject a bad -o before the work
+        _output_path(args, 0)   # reject a bad -o before the work
     progress.say(f"reducing (method {args.method}, match {args.match})")
     try:
         result = balanced_truncation(system, args.order, tol=args.tol, energy=args.energy, method=args.method,
@@ -231,7 +231,7 @@ def _cmd_reduce(args):
     except (LTIReduceError, ValueError) as exc:
         raise _UsageError(f"{args.file}: {_one_line(exc)}") from exc
     progress.say(f"reduced to order {result.order}")
-    out = _output_path(args, loaded, result.order)
+    out = _output_path(args, result.order)
     save_system(out, result)
     kept = int(np.count_nonzero(np.isinf(np.asarray(result.hsv))))
     print(f"reduced n = {system.n} to r = {result.order}" + (f" ({kept} unstable state(s) kept whole)" if kept
