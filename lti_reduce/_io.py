@@ -161,7 +161,7 @@ def _read_mat(path):
         raise SystemFileError(f"{path}: not a readable MATLAB .mat file ({type(exc).__name__}: {exc}); "
                               f"save it from MATLAB with save(file, 'A', 'B', 'C', 'D', 'Ts')") from exc
     numeric = {"double", "single", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
-               "logical"}
+               "logical", "sparse"}
     wanted = [name for name, _, cls in listing if cls in numeric]
     others = {name: cls for name, _, cls in listing if cls not in numeric}
     try:
@@ -170,6 +170,9 @@ def _read_mat(path):
         raise SystemFileError(f"{path}: not a readable MATLAB .mat file ({type(exc).__name__}: {exc}); "
                               f"save it from MATLAB with save(file, 'A', 'B', 'C', 'D', 'Ts')") from exc
     out = {name: value for name, value in data.items() if not name.startswith("__")}
+    for name, value in out.items():
+        if hasattr(value, "toarray"):   # MATLAB sparse: numbers, read as a dense matrix
+            out[name] = value.toarray()
     for name, cls in others.items():
         out[name] = _Refused(cls)
     return out

@@ -97,3 +97,14 @@ def test_refusals_are_value_errors_naming_file_and_variable(tmp_path):
     (tmp_path / "cx.json").write_text(json.dumps({"A": {"real": [[1.0]]}, "B": [[1.0]], "C": [[1.0]]}))
     with pytest.raises(SystemFileError, match=r"'A' is a JSON object with keys \['real'\]"):
         lr.load_system(tmp_path / "cx.json")
+
+
+def test_matlab_sparse_matrices_are_read_dense(tmp_path):
+    from scipy import sparse
+    A = np.diag([-1.0, -2.0, -3.0]) + np.diag([0.5, 0.5], k=1)
+    sio.savemat(tmp_path / "s.mat", dict(A=sparse.csc_matrix(A), B=sparse.csc_matrix(np.ones((3, 1))),
+                                         C=np.ones((1, 3))))
+    G = lr.load_system(tmp_path / "s.mat")
+    assert type(G.A) is np.ndarray
+    np.testing.assert_array_equal(G.A, A)
+    np.testing.assert_array_equal(G.B, np.ones((3, 1)))
