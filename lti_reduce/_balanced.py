@@ -13,14 +13,15 @@ import numpy as np
 import scipy.linalg as sla
 
 from ._array import is_numpy, to_numpy, conj_t, device_of
-from ._errors import InvalidParameterError
-from ._gramians import (complex_schur, dense_factors, dense_gramians, diagonal_factors, diagonal_gramian, psd_factor,
-                        unstable_eigenvalues, _raise_unstable, _check_horizon)
+from ._errors import InvalidParameterError, LTIReduceError, ShapeError, UnstableSystemError
+from ._gramians import (SchurLyapunov, check_horizon, check_scale, complex_schur, dense_factors, dense_gramians,
+                        diagonal_factors, diagonal_gramian, psd_factor, quasi_triangular_eigenvalues, raise_unstable)
+from ._statespace import unstable_eigenvalues
 from ._order import select_order, error_bound, check_selection_args
 from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
 
-__all__ = ["BalancedTruncationResult", "HankelFactors", "hankel_factors", "hankel_singular_values", "hankel_norm",
-           "balanced_truncation"]
+__all__ = ["BalancedTruncationResult", "HankelFactors", "hankel_factors", "hankel_singular_values",
+           "balanced_truncation", "rounding_allowance"]
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -47,6 +48,12 @@ class BalancedTruncationResult:
         coordinates (the reduced matrices add the singular-perturbation correction).
     method : {'sr', 'bfsr'}
     match : {'truncate', 'dc'}
+    rounding_allowance : float or None
+        What floating-point arithmetic may add to ``error_bound`` for the returned
+        matrices: ``||G - G_r||_inf <= error_bound + rounding_allowance`` is the promise
+        (docs page "What is guaranteed"; :func:`rounding_allowance`); ``inf`` when the
+        returned reduced system is not stable to working precision; None with
+        ``error_bound``.
     """
 
     system: StateSpace
@@ -57,6 +64,7 @@ class BalancedTruncationResult:
     W: object
     method: str
     match: str
+    rounding_allowance: object = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,10 @@ def _svd_of_factors(xp, Lc, Lo, rank=None):
     ``n * eps * max(s_1, max_i ||Lo_i|| max_i ||Lc_i||)`` (or beyond the factors' rank) are
     exactly zero."""
     n = Lc.shape[-1]
+    if n == 0:      # a static gain: no states, no HSVs (LAPACK's SVD rejects empty input)
+        empty = xp.zeros(tuple(Lc.shape[:-2]) + (0, 0), dtype=Lc.dtype, device=device_of(Lc))
+        return HankelFactors(Lc, Lo, empty, xp.zeros(tuple(Lc.shape[:-2]) + (0,), dtype=xp.float64,
+                                                     device=device_of(Lc)), empty)
     U, s, Vh = xp.linalg.svd(conj_t(xp, Lo) @ Lc, full_matrices=False)
     # the level is set by the factors' size, not by s_1 alone: when the transfer function
     # is (numerically) zero, s_1 itself is rounding noise. max row norms bound ||L||_2
@@ -123,11 +135,73 @@ def _svd_of_factors(xp, Lc, Lo, rank=None):
     return HankelFactors(Lc, Lo, U, s, Vh)
 
 
+# A residual above this (relative to the sizes of the terms) means the factors were not
+# computed for this system: correct factors leave O(n eps) (Hammarling's method is
+# backward stable), factors of another system O(1).
+_FACTORS_RTOL = 1e-6
+
+
+def _check_factors(system, factors, horizon):
+    """Raise unless ``factors`` (a HankelFactors) belongs to ``system`` (unbatched or a flat batch).
+
+    Cheap: shapes, then, on one fixed random probe vector x, the residuals of the Lyapunov
+    (Stein) equations ``A P + P A^H + B B^H = 0`` (``A P A^H - P + B B^H = 0``) for
+    ``P = Lc Lc^H`` and likewise for ``Q = Lo Lo^H``, and of ``Lo^H Lc = U diag(hsv) Vh``.
+    O(n^2) per system. The equations are not checked for finite-horizon factors.
+    """
+    if not isinstance(factors, HankelFactors):
+        raise InvalidParameterError(f"factors must be the HankelFactors that hankel_factors returned for this "
+                                    f"system, got {type(factors).__name__}")
+    n = system.n
+    batch = tuple(getattr(system, "batch_shape", ()))
+    expected = {"Lc": batch + (n, n), "Lo": batch + (n, n), "U": batch + (n, n), "hsv": batch + (n,),
+                "Vh": batch + (n, n)}
+    for name, shape in expected.items():
+        got = tuple(getattr(factors, name).shape)
+        if got != shape:
+            raise ShapeError(f"factors.{name} has shape {got} but this system (batch {batch}, n={n}) needs "
+                             f"{shape}: the factors were computed for another system")
+    flat = 1 if not batch else math.prod(batch)
+    Lc, Lo, U, hsv, Vh = (to_numpy(a).reshape((flat,) + tuple(a.shape[len(batch):]))
+                          for a in (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh))
+    if isinstance(system, DiagonalStateSpace):
+        lam = to_numpy(system.eigenvalues).reshape(flat, n)
+        A = lam[:, :, None] * np.eye(n)
+    else:
+        A = to_numpy(system.A)[None]
+    B = to_numpy(system.B).reshape(flat, n, -1)
+    C = to_numpy(system.C).reshape(flat, -1, n)
+    x = np.random.default_rng(0).standard_normal((n, 1))
+    norm = np.linalg.norm
+    for i in range(flat):
+        Ai = A[min(i, A.shape[0] - 1)]
+        checks = [(Lo[i].conj().T @ (Lc[i] @ x) - U[i] @ (hsv[i][:, None] * (Vh[i] @ x)),
+                   norm(Lo[i]) * norm(Lc[i]) * norm(x), "Lo^H Lc = U diag(hsv) Vh")]
+        if horizon is None:
+            for X, Y, L, what in ((Ai, B[i], Lc[i], "controllability"), (Ai.conj().T, C[i].conj().T, Lo[i],
+                                                                          "observability")):
+                LLx, LLXhx = L @ (L.conj().T @ x), L @ (L.conj().T @ (X.conj().T @ x))
+                if system.is_discrete:
+                    residual = X @ LLXhx - LLx + Y @ (Y.conj().T @ x)
+                    scale = (norm(X) ** 2 + 1) * norm(L) ** 2 + norm(Y) ** 2
+                else:
+                    residual = X @ LLx + LLXhx + Y @ (Y.conj().T @ x)
+                    scale = 2 * norm(X) * norm(L) ** 2 + norm(Y) ** 2
+                checks.append((residual, scale * norm(x), f"{what} Gramian equation"))
+        for residual, scale, what in checks:
+            if not norm(residual) <= _FACTORS_RTOL * scale:
+                where = f" (batch element {i})" if batch else ""
+                raise InvalidParameterError(
+                    f"factors do not belong to this system{where}: the {what} has relative residual "
+                    f"{norm(residual) / max(scale, 1e-300):.3g} > {_FACTORS_RTOL:g}; pass the HankelFactors "
+                    "that hankel_factors returned for this very system (and horizon)")
+
+
 def _check_stable(system, alpha=None):
     lam = to_numpy(system.eigenvalues).ravel() if isinstance(system, DiagonalStateSpace) else system.poles()
     bad = unstable_eigenvalues(lam, system.is_discrete, alpha)
     if len(bad):
-        _raise_unstable(bad, system.is_discrete, alpha=alpha)
+        raise_unstable(bad, system.is_discrete, alpha=alpha)
 
 
 def hankel_factors(system, *, horizon=None):
@@ -147,7 +221,8 @@ def hankel_factors(system, *, horizon=None):
         Batched like the system.
     """
     system = as_statespace(system)
-    horizon = _check_horizon(horizon, system.is_discrete)
+    horizon = check_horizon(horizon, system.is_discrete)
+    check_scale(system, "hankel_factors")
     if isinstance(system, DiagonalStateSpace):
         if horizon is None:
             _check_stable(system)
@@ -187,20 +262,6 @@ def hankel_singular_values(system, *, horizon=None):
     return hankel_factors(system, horizon=horizon).hsv
 
 
-def hankel_norm(system):
-    """Hankel norm ``||G||_H = s_1``, the largest Hankel singular value (a float).
-
-    Parameters
-    ----------
-    system : StateSpace or unbatched DiagonalStateSpace
-        Stable, continuous or discrete.
-    """
-    hsv = to_numpy(hankel_singular_values(system))
-    if hsv.ndim != 1:
-        raise InvalidParameterError(f"hankel_norm needs a single system; got a batch of shape {hsv.shape[:-1]}")
-    return float(hsv[0]) if hsv.size else 0.0
-
-
 # --------------------------------------------------------------------------------------
 # projection (array-API; one system, not batched)
 # --------------------------------------------------------------------------------------
@@ -212,7 +273,10 @@ def _apply_A(system, X):
 
 
 def _projections(xp, factors, r, method):
-    """V, W (n, r) with W^H V = I from the factors' SVD (square-root or balancing-free)."""
+    """V, W (n, r) with W^H V = I from the factors' SVD (square-root or balancing-free).
+
+    For 'bfsr' also returns ``(W0, M)``: W0 orthonormal with ``W = W0 M^{-H}``,
+    ``M = W0^H V``; 'sr' returns None there."""
     s = factors.hsv[:r]
     U_r = factors.U[:, :r]
     V_r = conj_t(xp, factors.Vh[:r, :])
@@ -220,14 +284,14 @@ def _projections(xp, factors, r, method):
         scale = xp.astype(1.0 / xp.sqrt(s), U_r.dtype)
         W = (factors.Lo @ U_r) * scale
         V = (factors.Lc @ V_r) * scale
-        return V, W
+        return V, W, None
     # balancing-free square root (Varga): orthonormal bases of the same subspaces, then
     # W is re-scaled so that W^H V = I (a solve, no explicit inverse)
     V, _ = xp.linalg.qr(factors.Lc @ V_r)
     W0, _ = xp.linalg.qr(factors.Lo @ U_r)
     WhV = conj_t(xp, W0) @ V
     W = conj_t(xp, xp.linalg.solve(WhV, conj_t(xp, W0)))
-    return V, W
+    return V, W, (W0, WhV)
 
 
 def _reduce_one(system, factors, r, method, match):
@@ -235,13 +299,24 @@ def _reduce_one(system, factors, r, method, match):
     xp = system._xp
     B, C, D = system.B, system.C, system.D
     if match == "truncate":
-        V, W = _projections(xp, factors, r, method)
-        Wh = conj_t(xp, W)
-        return (Wh @ _apply_A(system, V), Wh @ B, C @ V, D), V, W
+        V, W, oblique = _projections(xp, factors, r, method)
+        if oblique is None:
+            Wh = conj_t(xp, W)
+            return (Wh @ _apply_A(system, V), Wh @ B, C @ V, D), V, W
+        # balancing-free: A_r = M^{-1} (W0^H A V), B_r = M^{-1} (W0^H B) with M = W0^H V.
+        # Not W^H A V with the formed W = W0 M^{-H}: W's rows are as large as 1/sigma_min(M),
+        # and the product then errs by eps ||W|| ||A V|| in every entry, which in this
+        # (unbalanced, often highly non-normal) basis moves lightly damped poles by far more
+        # than the truncation error (issue 8 item 1: up to 6e3 x the bound). The LU solve is
+        # backward stable in M, i.e. its error is a slightly different oblique projection.
+        W0, M = oblique
+        W0h = conj_t(xp, W0)
+        reduced = xp.linalg.solve(M, xp.concat([W0h @ _apply_A(system, V), W0h @ B], axis=1))
+        return (reduced[:, :r], reduced[:, r:], C @ V, D), V, W
     # singular perturbation: balanced realisation of the minimal part (k nonzero HSVs), then
     # eliminate the fast states x2 by setting x2' = 0 (continuous) / x2[k+1] = x2[k] (discrete)
     k = int(xp.sum(xp.astype(factors.hsv > 0, xp.int64)))
-    V_k, W_k = _projections(xp, factors, k, "sr")
+    V_k, W_k, _ = _projections(xp, factors, k, "sr")
     Wh = conj_t(xp, W_k)
     A_b = Wh @ _apply_A(system, V_k)
     B_b, C_b = Wh @ B, C @ V_k
@@ -257,7 +332,7 @@ def _reduce_one(system, factors, r, method, match):
         S_A, S_B = sol[:, :r], sol[:, r:]
         system_r = (A11 + A12 @ S_A, B1 + A12 @ S_B, C1 + C2 @ S_A, D + C2 @ S_B)
     if method == "bfsr":
-        V, W = _projections(xp, factors, r, "bfsr")
+        V, W, _ = _projections(xp, factors, r, "bfsr")
     else:
         V, W = V_k[:, :r], W_k[:, :r]
     return system_r, V, W
@@ -275,12 +350,23 @@ def _split_unstable(system, alpha):
     """
     A, B, C = system.A, system.B, system.C
     discrete = system.is_discrete
-    if np.iscomplexobj(A):
-        inside = (lambda z: abs(z) < alpha) if discrete else (lambda z: z.real < alpha)
-        T, Z, k = sla.schur(A, output="complex", sort=inside)
-    else:
-        inside = (lambda re, im: math.hypot(re, im) < alpha) if discrete else (lambda re, im: re < alpha)
-        T, Z, k = sla.schur(A, output="real", sort=inside)
+    # Which eigenvalues go to the stable part is decided once, on the unordered Schur form,
+    # and then the form is reordered (LAPACK trsen). schur(sort=...) would re-test the
+    # condition on the reordered eigenvalues, which rounding moves: an eigenvalue within
+    # rounding of alpha then fails with "Leading eigenvalues do not satisfy sort condition".
+    complex_ = np.iscomplexobj(A)
+    T, Z = sla.schur(A, output="complex" if complex_ else "real")
+    poles = np.diag(T) if complex_ else quasi_triangular_eigenvalues(T)
+    select = np.abs(poles) < alpha if discrete else poles.real < alpha
+    if not complex_:    # both eigenvalues of a 2x2 block go together (conjugates: same test)
+        pair = np.nonzero(np.diag(T, -1))[0]
+        select[pair + 1] = select[pair]
+    trsen, = sla.get_lapack_funcs(("trsen",), (T,))
+    out = trsen(select.astype(np.int32), T, Z, job="N")
+    T, Z, k, info = out[0], out[1], int(out[-4]), out[-1]
+    if info != 0:
+        raise UnstableSystemError(f"the eigenvalues of A could not be split at alpha={alpha:g} (LAPACK trsen "
+                                  f"info={info}): eigenvalues too close to each other across the boundary")
     T11, T12, T22 = T[:k, :k], T[:k, k:], T[k:, k:]
     trsyl, = sla.get_lapack_funcs(("trsyl",), (T11, T22, T12))
     X, scale, info = trsyl(T11, T22, -T12, isgn=-1)
@@ -373,13 +459,23 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
     ``s_{r+1} <= ||G - G_r||_inf <= 2 sum_{i>r} s_i`` (BT and SPA). With ``method='sr'``
     the projection balances the system (``W^H P W = V^H Q V = diag(s_1..s_r)``) and, in
     continuous time, the truncated system's own Gramians are ``diag(s_1..s_r)``; 'bfsr'
-    gives the same transfer function in a well-conditioned, not balanced, basis. SPA (discrete) uses
+    gives the same transfer function in a well-conditioned, not balanced, basis
+    (``A_r = M^{-1} (W_0^H A V)``, ``B_r = M^{-1} W_0^H B`` with orthonormal ``V``, ``W_0`` and
+    ``M = W_0^H V``, one LU solve). SPA (discrete) uses
     ``A_r = A11 + A12 (I - A22)^{-1} A21`` etc., continuous ``A11 - A12 A22^{-1} A21``.
+
+    The bound is a statement about exact arithmetic. For the matrices actually returned the
+    promise is ``||G - G_r||_inf <= error_bound + rounding_allowance``; the allowance is
+    computed by :func:`rounding_allowance` (tiny for well-conditioned systems, large when
+    the balancing transformation is ill-conditioned, the reduced poles are lightly damped,
+    or the order is near the numerical rank). It covers the stable part with
+    ``unstable='keep'``.
     """
     system = as_statespace(system)
     check_selection_args(order, tol, energy)
     alpha = _check_options(method, match, unstable, alpha, system.is_discrete)
-    horizon = _check_horizon(horizon, system.is_discrete)
+    horizon = check_horizon(horizon, system.is_discrete)
+    check_scale(system, "balanced_truncation")
     if system.n == 0:
         raise InvalidParameterError("the system has no states (n = 0): there is nothing to reduce")
     batch = getattr(system, "batch_shape", ())
@@ -397,6 +493,7 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
                 _check_stable(flat, alpha)
             factors = _diagonal_factors(flat, horizon)
         else:
+            _check_factors(system, factors, horizon)
             factors = _flatten_factors(system._xp, factors, len(batch))
         return tuple(_finish(flat[i], _element(factors, i), orders[i], tol, energy, method, match, horizon)
                      for i in range(count))
@@ -410,8 +507,10 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
         outside = unstable_eigenvalues(poles, system.is_discrete, alpha)
         if len(outside):
             if unstable == "error":
-                _raise_unstable(outside, system.is_discrete, alpha=alpha)
+                raise_unstable(outside, system.is_discrete, alpha=alpha)
             return _reduce_with_unstable_part(system, alpha, orders[0], tol, energy, method, match)
+    if factors is not None:
+        _check_factors(system, factors, horizon)
     if isinstance(system, DiagonalStateSpace):
         if factors is None:
             factors = _diagonal_factors(system, horizon)
@@ -460,8 +559,77 @@ def _finish(system, factors, order, tol, energy, method, match, horizon):
     r = select_order(hsv_host, order=order, tol=tol, energy=energy)
     (A_r, B_r, C_r, D_r), V, W = _reduce_one(system, factors, r, method, match)
     reduced = StateSpace(A_r, B_r, C_r, D_r, dt=system.dt) if r else _static(xp, system, D_r)
-    bound = None if horizon is not None else error_bound(hsv_host, r)
-    return BalancedTruncationResult(reduced, factors.hsv, r, bound, V, W, method, match)
+    bound = allowance = None
+    if horizon is None:
+        bound = error_bound(hsv_host, r)
+        allowance = rounding_allowance(system, factors, r, match)
+    return BalancedTruncationResult(reduced, factors.hsv, r, bound, V, W, method, match, allowance)
+
+
+def _frobenius(a):
+    return float(np.linalg.norm(to_numpy(a)))
+
+
+def _sensitivities(reduced):
+    """``(h_x, h_y)``: ``||(zI - A_r)^{-1} B_r||_inf`` and ``||C_r (zI - A_r)^{-1}||_inf`` (upper ends
+    of their brackets), or ``(inf, inf)`` if ``A_r`` is not stable to working precision."""
+    from ._norms import hinf_norm          # _norms imports this module (hankel_norm)
+    A, B, C = (to_numpy(a) for a in (reduced.A, reduced.B, reduced.C))
+    eye = np.eye(A.shape[0], dtype=A.dtype)
+    try:
+        h_x = hinf_norm(StateSpace(A, B, eye, dt=reduced.dt), rtol=_SENSITIVITY_RTOL).norm
+        h_y = hinf_norm(StateSpace(A, eye, C, dt=reduced.dt), rtol=_SENSITIVITY_RTOL).norm
+    except (UnstableSystemError, LTIReduceError, np.linalg.LinAlgError):
+        return math.inf, math.inf
+    return h_x * (1 + _SENSITIVITY_RTOL), h_y * (1 + _SENSITIVITY_RTOL)
+
+
+# the sensitivities enter the allowance as factors; a 1e-3 bracket is ample and cheap
+_SENSITIVITY_RTOL = 1e-3
+
+
+def rounding_allowance(system, factors, r, match):
+    """Rounding allowance on top of ``error_bound`` for one reduced system (a float).
+
+    ``eps [4 n (n - r) ||Lc|| ||Lo|| + 4 n ||W_b|| ||V_b|| (h_y ||A|| h_x + h_y ||B|| + ||C|| h_x)]``
+    (2-norms; ``A`` of a diagonal system is its largest eigenvalue modulus). ``W_b``,
+    ``V_b`` are the square-root (balancing) projections of order r, and ``h_x``, ``h_y``
+    the H-infinity norms of the balanced reduced system's input-to-state map
+    ``(zI - A_r)^{-1} B_r`` and state-to-output map ``C_r (zI - A_r)^{-1}``
+    (for ``match='dc'``, of the returned SPA system).
+
+    The first term bounds the error of the truncated HSVs: each is a singular value of
+    ``Lo^H Lc``, computed with an absolute error of order ``n eps ||Lc|| ||Lo||``, which
+    exceeds ``eps s_1`` by the condition number of the balancing transformation. The
+    second is the first-order effect on ``G_r`` of rounding errors of relative size
+    ``n eps`` in the projected matrices ``W^H A V``, ``W^H B``, ``C V``, measured in the
+    balanced basis (the balancing-free result has the same transfer function, and its
+    solve-based projection has errors of the same order there). It is large exactly when
+    the problem is ill-conditioned: a non-normal full system (large ``||Lc|| ||Lo|| / s_1``),
+    lightly damped reduced poles (large ``h_x h_y``), or an order near the numerical rank
+    (large ``||W_b|| ||V_b|| ~ ||Lc|| ||Lo|| / s_r``).
+    """
+    n = system.n
+    norm_Lc, norm_Lo = (float(np.linalg.norm(to_numpy(L), 2)) if n else 0.0 for L in (factors.Lc, factors.Lo))
+    # 2 (n - r) truncated HSVs, each off by up to n eps ||Lc|| ||Lo||; the factor 2 more covers the
+    # rounding of the bound's own sum (a first-order system at r = 0 has error = bound exactly)
+    hsv_term = 4 * n * (n - r) * norm_Lc * norm_Lo
+    if r == 0:
+        return float(_EPS * hsv_term)
+    (A_b, B_b, C_b, D_b), V_b, W_b = _reduce_one(system, factors, r, "sr", match)
+    h_x, h_y = _sensitivities(StateSpace(A_b, B_b, C_b, D_b, dt=system.dt))
+    if not (math.isfinite(h_x) and math.isfinite(h_y)):
+        return math.inf
+    if isinstance(system, DiagonalStateSpace):
+        norm_A = float(np.max(np.abs(to_numpy(system.eigenvalues))))
+    else:
+        norm_A = float(np.linalg.norm(to_numpy(system.A), 2))
+    norm_B, norm_C = (float(np.linalg.norm(to_numpy(X), 2)) for X in (system.B, system.C))
+    norm_W, norm_V = (float(np.linalg.norm(to_numpy(X), 2)) for X in (W_b, V_b))
+    # 4 n: n-term inner products, complex arithmetic (a factor up to 2 sqrt 2 per operation), and
+    # W^H V = I only to rounding (the projection itself is rounded, not just the products)
+    projection = 4 * n * norm_W * norm_V * (h_y * norm_A * h_x + h_y * norm_B + norm_C * h_x)
+    return float(_EPS * (hsv_term + projection))
 
 
 def _static(xp, system, D):
@@ -478,7 +646,8 @@ def _to_namespace(result, xp, dev):
     s = result.system
     reduced = StateSpace(conv(s.A), conv(s.B), conv(s.C), conv(s.D), dt=s.dt)
     return BalancedTruncationResult(reduced, conv(result.hsv), result.order, result.error_bound,
-                                    conv(result.V), conv(result.W), result.method, result.match)
+                                    conv(result.V), conv(result.W), result.method, result.match,
+                                    result.rounding_allowance)
 
 
 def _reduce_with_unstable_part(system, alpha, order, tol, energy, method, match):
@@ -507,6 +676,7 @@ def _reduce_with_unstable_part(system, alpha, order, tol, energy, method, match)
     W_hat = np.zeros((n, r), dtype=dtype)
     W_hat[:k, :r_s], W_hat[k:, r_s:] = W_s, np.eye(n_u)
     W_hat[k:, :r_s] -= X.conj().T @ W_s
+    allowance = rounding_allowance(stable, factors, r_s, match)
     result = BalancedTruncationResult(reduced, hsv_host, r, error_bound(hsv_host, r), Z @ V_hat,
-                                      Z @ W_hat, method, match)
+                                      Z @ W_hat, method, match, allowance)
     return result if is_numpy(xp) else _to_namespace(result, xp, dev)

@@ -201,6 +201,8 @@ def diagonal_factor(xp, lam, M, discrete):
         # loop is a few hundred tiny operations); the result goes back to the input's namespace
         return xp.asarray(diagonal_factor(np, to_numpy(lam), to_numpy(M), discrete), device=_device(M))
     n, m = M.shape[-2], M.shape[-1]
+    if n == 0:      # a static gain: the factor of no states
+        return xp.zeros(tuple(lam.shape[:-1]) + (0, 0), dtype=M.dtype, device=_device(M))
     if m > n:
         # only M M^H matters: an n-column factor of it (M^H = Q R, M M^H = R^H R) makes
         # every step O(k n) instead of O(k m)

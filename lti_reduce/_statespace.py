@@ -23,7 +23,7 @@ __all__ = ["StateSpace", "DiagonalStateSpace", "as_statespace"]
 
 
 def _check_dt(dt):
-    if dt is True:
+    if isinstance(dt, (bool, np.bool_)) and dt:     # numpy's True_ is not ``True``
         return True
     if isinstance(dt, (bool, np.bool_)) and not dt:
         return 0.0
@@ -34,6 +34,19 @@ def _check_dt(dt):
         raise InvalidParameterError(f"dt must be 0 (continuous), a positive sampling period or True "
                                     f"(discrete), got {dt!r}")
     return float(dt)
+
+
+def unstable_eigenvalues(eigenvalues, discrete, alpha=None):
+    """Eigenvalues outside the region ``Re < alpha`` (continuous) or ``|.| < alpha`` (discrete).
+
+    The one stability test of the package (default alpha: 0, resp. 1); NaN counts as unstable.
+    """
+    eigenvalues = np.asarray(eigenvalues)
+    if discrete:
+        bad = ~(np.abs(eigenvalues) < (1.0 if alpha is None else alpha))
+    else:
+        bad = ~(eigenvalues.real < (0.0 if alpha is None else alpha))
+    return eigenvalues[bad]
 
 
 def _validate(xp, name, x, ndim_min):
@@ -227,8 +240,7 @@ class StateSpace(_SystemBase):
 
     def is_stable(self):
         """True if every pole is strictly inside the stability region."""
-        poles = self.poles()
-        return bool(np.all(np.abs(poles) < 1)) if self.is_discrete else bool(np.all(poles.real < 0))
+        return unstable_eigenvalues(self.poles(), self.is_discrete).size == 0
 
     def to_numpy(self):
         """The same system with numpy arrays."""
@@ -399,8 +411,7 @@ class DiagonalStateSpace(_SystemBase):
 
     def is_stable(self):
         """True if every eigenvalue of every system of the batch is strictly stable."""
-        lam = to_numpy(self.eigenvalues)
-        return bool(np.all(np.abs(lam) < 1)) if self.is_discrete else bool(np.all(lam.real < 0))
+        return unstable_eigenvalues(to_numpy(self.eigenvalues), self.is_discrete).size == 0
 
 
 def as_statespace(system, name="system"):

@@ -28,3 +28,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"hypothesis: {counts['systems']} random systems drawn, "
             f"{counts['bound_violations']} bound violations, {counts['nonfinite']} non-finite results")
+    if counts["bound_checks"]:
+        terminalreporter.write_line(
+            f"oracle: {counts['bound_checks']} reductions checked against error_bound + rounding_allowance, "
+            f"worst ratio {counts['worst_bound_ratio']:.3g}")

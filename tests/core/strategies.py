@@ -31,7 +31,7 @@ with warnings.catch_warnings():
 import lti_reduce as lr
 from lti_reduce._array import to_numpy
 
-COUNTS = {"systems": 0, "bound_violations": 0, "nonfinite": 0}
+COUNTS = {"systems": 0, "bound_violations": 0, "nonfinite": 0, "bound_checks": 0, "worst_bound_ratio": 0.0}
 
 N_MAX = 8
 CONTINUOUS_MARGIN = 0.05     # Re(l) <= -CONTINUOUS_MARGIN
@@ -127,6 +127,32 @@ def _input_matrix(rng, n, m, structure, complex_, rank=None):
         zero = rng.choice(n, size=int(rng.integers(1, n)), replace=False)
         X[zero] = 0
     return X
+
+
+def lightly_damped_nonnormal(seed, n=32, m=2, p=4, coupling=0.8):
+    """Complex dense continuous system ``A = Q T Q^H``: T upper triangular with lightly damped
+    eigenvalues (``Re`` in [-0.1, -1e-3], ``Im`` in [-3, 3]) and a random strictly upper part
+    of size ``coupling``, which sets the eigenvector condition number (1e8-1e10 at 0.8,
+    n=32): the class of issue 8 item 1."""
+    rng = np.random.default_rng(seed)
+    lam = -rng.uniform(1e-3, 1e-1, n) + 1j * rng.uniform(-3, 3, n)
+    T = np.diag(lam) + coupling * np.triu(rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n)), 1)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n)))
+    B = rng.standard_normal((n, m)) + 1j * rng.standard_normal((n, m))
+    C = rng.standard_normal((p, n)) + 1j * rng.standard_normal((p, n))
+    return lr.StateSpace(Q @ T @ Q.conj().T, B, C, dt=0.0)
+
+
+def fast_decay_diagonal(seed, n_max=40):
+    """Complex discrete DiagonalStateSpace, n in [10, n_max], m = 1, p in {1, 2}, eigenvalues
+    of modulus <= 0.95 in a narrow sector (or a wide one): its HSVs fall to the numerical
+    rank well before n, the class of issue 8 item 1's discrete diagonal violations."""
+    rng = np.random.default_rng(seed)
+    n, p = int(rng.integers(min(10, n_max), n_max + 1)), int(rng.integers(1, 3))
+    radius, angle = rng.uniform(0.0, 0.95, n), rng.uniform(-0.3, 0.3, n) * rng.integers(0, 2)
+    B = rng.standard_normal((n, 1)) + 1j * rng.standard_normal((n, 1))
+    C = rng.standard_normal((p, n)) + 1j * rng.standard_normal((p, n))
+    return lr.DiagonalStateSpace(radius * np.exp(1j * angle), B, C, dt=1.0)
 
 
 # --------------------------------------------------------------------------------------
