@@ -258,6 +258,15 @@ def hankel_singular_values(system, *, horizon=None):
     -----
     The HSVs are the square roots of the eigenvalues of ``P Q`` but are never computed
     that way (squaring loses half the digits of the small ones).
+
+    Examples
+    --------
+    >>> import lti_reduce as lr
+    >>> lr.hankel_singular_values(lr.StateSpace([[-2.0]], [[1.0]], [[1.0]]))   # 1 / (s + 2)
+    array([0.25])
+    >>> G = lr.StateSpace([[-1.0, 0.0], [0.0, -2.0]], [[1.0], [1.0]], [[1.0, 1.0]])
+    >>> lr.hankel_singular_values(G)
+    array([0.73100016, 0.01899984])
     """
     return hankel_factors(system, horizon=horizon).hsv
 
@@ -470,6 +479,22 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
     the balancing transformation is ill-conditioned, the reduced poles are lightly damped,
     or the order is near the numerical rank). It covers the stable part with
     ``unstable='keep'``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lti_reduce as lr
+    >>> G = lr.StateSpace(np.diag([-1.0, -2.0, -30.0]), np.ones((3, 1)), np.ones((1, 3)))
+    >>> result = lr.balanced_truncation(G, order=2)
+    >>> result.order, result.system
+    (2, StateSpace(n=2, m=1, p=1, continuous, dtype=float64))
+    >>> print(f"{result.error_bound:.6g}")            # 2 * hsv[2]
+    0.0174773
+    >>> lr.balanced_truncation(G, tol=0.05).order     # the smallest r with a bound <= 0.05
+    2
+    >>> spa = lr.balanced_truncation(G, order=1, match="dc")
+    >>> bool(np.allclose(spa.system.dc_gain(), G.dc_gain()))
+    True
     """
     system = as_statespace(system)
     check_selection_args(order, tol, energy)
