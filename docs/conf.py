@@ -117,7 +117,7 @@ def _other_core_names(source):
         if name in documented:
             continue
         obj = getattr(lti_reduce, name)
-        if id(obj) in by_id:   # an alias (gram, hsvd, balred): named in the text of api.rst
+        if id(obj) in by_id:   # an alias of a documented name
             continue
         rest.append(name)
     if not rest:

@@ -21,7 +21,7 @@ from ._errors import InvalidParameterError, UnstableSystemError, NonFiniteError
 from ._hammarling import triangular_factor, diagonal_factor
 from ._statespace import DiagonalStateSpace, as_statespace, unstable_eigenvalues
 
-__all__ = ["gramian", "gram"]
+__all__ = ["gramian"]
 
 
 # --------------------------------------------------------------------------------------
@@ -435,6 +435,22 @@ def gramian(system, kind="c", *, factor=False, horizon=None):
     continuous time or a column recursion on the triangular factor in discrete time.
     Diagonal systems: the closed forms ``P_ij = (B B^H)_ij / (1 - l_i conj l_j)``
     (discrete) and ``-(B B^H)_ij / (l_i + conj l_j)`` (continuous), O(n^2 (m + p)).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lti_reduce as lr
+    >>> G = lr.StateSpace([[-1.0, 0.0], [0.0, -2.0]], [[1.0], [1.0]], [[1.0, 1.0]])
+    >>> P = lr.gramian(G, "c")            # P_ij = -(B B^H)_ij / (l_i + conj l_j)
+    >>> P
+    array([[0.5       , 0.33333333],
+           [0.33333333, 0.25      ]])
+    >>> L = lr.gramian(G, "c", factor=True)
+    >>> bool(np.allclose(L @ L.T, P))
+    True
+    >>> Gd = lr.StateSpace([[0.5]], [[1.0]], [[1.0]], dt=True)
+    >>> lr.gramian(Gd, "o")               # 1 / (1 - 0.5**2)
+    array([[1.33333333]])
     """
     from ._lowrank_bt import is_sparse_system, gramian_sparse   # issue 11 (lazy: imports the core)
     if is_sparse_system(system):
@@ -468,6 +484,3 @@ def gramian(system, kind="c", *, factor=False, horizon=None):
     if not is_numpy(xp):
         P = xp.asarray(P, device=device_of(system.B))
     return P
-
-
-gram = gramian

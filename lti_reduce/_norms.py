@@ -447,6 +447,21 @@ def hinf_norm(system, *, rtol=1e-10):
     spurious candidates only cost one more gain evaluation, while a missed crossing
     could end the iteration early. Candidates are confirmed by evaluating the gain
     there.
+
+    Examples
+    --------
+    >>> import lti_reduce as lr
+    >>> lr.hinf_norm(lr.StateSpace([[-1.0]], [[1.0]], [[1.0]]))   # 1 / (s + 1)
+    HinfNorm(norm=1.0, peak_frequency=0.0)
+
+    A lightly damped resonance ``w0^2 / (s^2 + 2 zeta w0 s + w0^2)`` peaks at
+    ``1 / (2 zeta sqrt(1 - zeta^2))``, at ``w0 sqrt(1 - 2 zeta^2)`` rad/s:
+
+    >>> zeta, w0 = 0.05, 2.0
+    >>> R = lr.StateSpace([[0.0, 1.0], [-w0**2, -2 * zeta * w0]], [[0.0], [w0**2]], [[1.0, 0.0]])
+    >>> norm, peak = lr.hinf_norm(R)
+    >>> print(f"{norm:.6f} at {peak:.4f} rad/s")
+    10.012523 at 1.9950 rad/s
     """
     rtol = _check_rtol(rtol)
     realization = _Realization(system)
@@ -501,6 +516,17 @@ def h2_norm(system):
 
     The Gramian is :func:`gramian`'s (closed form for a diagonal ``A``, one Schur form
     otherwise), of the system with ``B`` and ``C`` scaled to unit norm.
+
+    Examples
+    --------
+    >>> import lti_reduce as lr
+    >>> print(f"{lr.h2_norm(lr.StateSpace([[-1.0]], [[1.0]], [[1.0]])):.12f}")   # sqrt(1/2)
+    0.707106781187
+    >>> lr.h2_norm(lr.StateSpace([[-1.0]], [[1.0]], [[1.0]], [[0.5]]))   # continuous, D != 0
+    inf
+    >>> Gd = lr.StateSpace([[0.5]], [[1.0]], [[1.0]], dt=True)
+    >>> print(f"{lr.h2_norm(Gd):.12f}")      # sqrt(1 / (1 - 0.5**2))
+    1.154700538379
     """
     realization = _Realization(system)
     realization.require_stable("h2_norm")
@@ -539,6 +565,12 @@ def hankel_norm(system):
     See Also
     --------
     hankel_singular_values
+
+    Examples
+    --------
+    >>> import lti_reduce as lr
+    >>> lr.hankel_norm(lr.StateSpace([[-2.0]], [[1.0]], [[1.0]]))   # 1 / (s + 2)
+    0.25
     """
     hsv = to_numpy(hankel_singular_values(system))
     if hsv.ndim != 1:

@@ -46,6 +46,12 @@ def error_bound(hsv, order):
     Returns
     -------
     float
+
+    Examples
+    --------
+    >>> import lti_reduce as lr
+    >>> lr.error_bound([4.0, 2.0, 1.0, 0.5, 0.01], 3)   # 2 * (0.5 + 0.01)
+    1.02
     """
     s = _finite_hsv(hsv)
     r = check_order(order, s.size)
@@ -323,6 +329,17 @@ def select_order(hsv, *, order=None, tol=None, energy=None):
     -----
     With ``tol`` or ``energy`` a cut that would fall inside a group of equal HSVs is moved
     up to the end of the group: the criterion still holds and the result is unique.
+
+    Examples
+    --------
+    >>> import lti_reduce as lr
+    >>> hsv = [4.0, 2.0, 1.0, 0.5, 0.01]
+    >>> lr.select_order(hsv, tol=0.1)       # 2 * 0.01 <= 0.1 < 2 * (0.5 + 0.01)
+    4
+    >>> lr.select_order(hsv, energy=0.2)    # 4 + 2 < 0.8 * 7.51 <= 4 + 2 + 1
+    3
+    >>> lr.select_order(hsv, order=2)
+    2
     """
     choice = choose_order(hsv, order=order, tol=tol, energy=energy)
     warn_order_notes(choice.notes, stacklevel=2)

@@ -150,6 +150,18 @@ class StateSpace(_SystemBase):
     array namespace they came in (numpy by default; torch tensors stay torch tensors
     on their device). Inputs are validated: shapes, finiteness, ``m >= 1``, ``p >= 1``.
     A system with ``n = 0`` is a static gain ``D`` (the result of reducing to order 0).
+
+    Examples
+    --------
+    >>> import lti_reduce as lr
+    >>> G = lr.StateSpace([[-1.0, 0.0], [0.0, -2.0]], [[1.0], [1.0]], [[1.0, 1.0]])
+    >>> G
+    StateSpace(n=2, m=1, p=1, continuous, dtype=float64)
+    >>> G.dc_gain()                       # C (-A)^{-1} B + D = 1 + 1/2
+    array([[1.5+0.j]])
+    >>> Gd = lr.StateSpace([[0.5]], [[1.0]], [[1.0]], dt=0.1)   # x[k+1] = 0.5 x[k] + u[k]
+    >>> Gd.is_discrete, Gd.is_stable()
+    (True, True)
     """
 
     A: object
