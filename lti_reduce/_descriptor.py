@@ -18,8 +18,9 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ._errors import LTIReduceError, ShapeError, NonFiniteError, InvalidParameterError
-from ._statespace import StateSpace
+from ._array import namespace
+from ._errors import LTIReduceError, ShapeError
+from ._statespace import StateSpace, SystemBase, check_dt, check_finite, check_number_dtype
 
 __all__ = ["SparseStateSpace", "SingularDescriptorError", "MAX_CONDITION_E", "STANDARD_FORM_CONDITION"]
 
@@ -28,45 +29,40 @@ MAX_CONDITION_E = 1e12
 #: The dense path reduces ``(E^{-1} A, E^{-1} B)`` only when ``cond_1(E)`` is below this
 #: (forming them loses about ``log10 cond(E)`` digits); otherwise it works with E.
 STANDARD_FORM_CONDITION = 1e6
+_NUMPY = namespace(np.empty(0))
 
 
 class SingularDescriptorError(LTIReduceError, ValueError):
     """The descriptor matrix E is singular, or too ill-conditioned to be treated as invertible."""
 
 
+def _as_float(name, X):
+    """X (ndarray or sparse) in float64, or complex128 if complex; other dtypes are refused."""
+    check_number_dtype(_NUMPY, name, X.dtype)
+    return X.astype(np.complex128 if X.dtype.kind == "c" else np.float64)
+
+
 def _as_matrix(name, X, n=None):
     """Validated CSC matrix (sparse input) or 2-D ndarray (dense input), float64/complex128."""
     if sp.issparse(X):
-        X = sp.csc_array(X)
-        kind = X.dtype.kind
-        if kind not in "fciub":
-            raise InvalidParameterError(f"{name} must hold real or complex numbers, got dtype {X.dtype}")
-        X = X.astype(np.complex128 if kind == "c" else np.float64)
-        if not np.all(np.isfinite(X.data)):
-            raise NonFiniteError(f"{name} contains NaN or infinity; a state-space system needs finite entries")
+        X = _as_float(name, sp.csc_array(X))
+        check_finite(_NUMPY, name, X.data)
     else:
-        X = np.asarray(X)
-        if X.dtype.kind not in "fciub":
-            raise InvalidParameterError(f"{name} must hold real or complex numbers, got dtype {X.dtype}")
-        X = X.astype(np.complex128 if X.dtype.kind == "c" else np.float64)
-        if X.ndim != 2:
-            raise ShapeError(f"{name} must be a 2-D array, got shape {X.shape}")
-        if not np.all(np.isfinite(X)):
-            raise NonFiniteError(f"{name} contains NaN or infinity; a state-space system needs finite entries")
+        X = _dense(name, X, ndim=2)
     if X.ndim != 2:
         raise ShapeError(f"{name} must be 2-D, got shape {X.shape}")
     return X
 
 
-def _dense(name, X):
+def _dense(name, X, ndim=None):
+    """X as a finite float64/complex128 ndarray (sparse input densified); ``ndim``: its required rank."""
     if sp.issparse(X):
         X = X.toarray()
-    X = np.asarray(X)
-    if X.dtype.kind not in "fciub":
-        raise InvalidParameterError(f"{name} must hold real or complex numbers, got dtype {X.dtype}")
-    X = X.astype(np.complex128 if X.dtype.kind == "c" else np.float64)
-    if not np.all(np.isfinite(X)):
-        raise NonFiniteError(f"{name} contains NaN or infinity; a state-space system needs finite entries")
+    X = _as_float(name, np.asarray(X))
+    if ndim is not None and X.ndim != ndim:
+        raise ShapeError(f"{name} must be a {ndim}-D array, got shape {X.shape}")
+    # after the cast: a long double beyond float64's range is refused, not stored as inf
+    check_finite(_NUMPY, name, X)
     return X
 
 
@@ -117,7 +113,7 @@ class MatrixLU:
 
 
 @dataclass(frozen=True, eq=False, init=False)
-class SparseStateSpace:
+class SparseStateSpace(SystemBase):
     """Large, sparse or descriptor state-space system ``(A, B, C, D, E, dt)``.
 
     Parameters
@@ -204,46 +200,20 @@ class SparseStateSpace:
         if E is not None:
             E = E.astype(dtype)
             _check_invertible(E)
-        dt = StateSpace(np.zeros((0, 0)), np.zeros((0, 1)), np.zeros((1, 0)), dt=dt).dt   # core's dt rules
-        for name, value in (("A", A), ("B", B), ("C", C), ("D", D), ("E", E), ("dt", dt)):
+        for name, value in (("A", A), ("B", B), ("C", C), ("D", D), ("E", E), ("dt", check_dt(dt))):
             object.__setattr__(self, name, value)
 
-    # --- sizes and properties ---------------------------------------------------------
-    @property
-    def n(self):
-        """State dimension."""
-        return self.A.shape[0]
-
-    @property
-    def m(self):
-        """Number of inputs."""
-        return self.B.shape[1]
-
-    @property
-    def p(self):
-        """Number of outputs."""
-        return self.C.shape[0]
-
-    @property
-    def is_discrete(self):
-        """True for discrete time (``dt != 0``)."""
-        return self.dt is True or self.dt > 0
-
-    @property
-    def is_complex(self):
-        """True if the system's matrices are complex."""
-        return self.B.dtype.kind == "c"
-
+    # --- properties (sizes, is_discrete, is_complex, frequency_response, dc_gain: SystemBase)
     @property
     def is_sparse(self):
         """True if A is stored sparse."""
         return sp.issparse(self.A)
 
     def __repr__(self):
-        kind = f"discrete, dt={self.dt}" if self.is_discrete else "continuous"
         storage = f"sparse nnz(A)={self.A.nnz}" if self.is_sparse else "dense"
         e = "E=I" if self.E is None else "E given"
-        return f"SparseStateSpace(n={self.n}, m={self.m}, p={self.p}, {kind}, {storage}, {e}, dtype={self.B.dtype})"
+        return (f"SparseStateSpace(n={self.n}, m={self.m}, p={self.p}, {self._time_base()}, {storage}, {e}, "
+                f"dtype={self.B.dtype})")
 
     def identity_E(self):
         """E, or the identity in A's storage (sparse or dense) when E is None."""
@@ -278,23 +248,6 @@ class SparseStateSpace:
             out[i] = self.C @ MatrixLU(sp.csc_array(pencil) if self.is_sparse else pencil).solve(
                 self.B.astype(np.complex128)) + self.D
         return out
-
-    def frequency_response(self, omega):
-        """Frequency response at ``s = j omega`` (continuous) or ``z = exp(j omega dt)`` (discrete).
-
-        Parameters
-        ----------
-        omega : array_like, shape (k,)
-
-        Returns
-        -------
-        G : numpy.ndarray, shape (k, p, m), complex128
-        """
-        w = np.asarray(omega, dtype=np.float64).reshape(-1)
-        if self.is_discrete:
-            period = 1.0 if self.dt is True else self.dt
-            return self.evaluate(np.exp(1j * w * period))
-        return self.evaluate(1j * w)
 
     def to_dense(self):
         """Dense :class:`StateSpace` ``(E^{-1} A, E^{-1} B, C, D)`` (forms n x n arrays).

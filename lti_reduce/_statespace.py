@@ -22,7 +22,11 @@ from ._errors import ShapeError, NonFiniteError, InvalidParameterError
 __all__ = ["StateSpace", "DiagonalStateSpace", "as_statespace"]
 
 
-def _check_dt(dt):
+def check_dt(dt):
+    """``dt`` as stored by every system class: 0.0 (continuous), a positive float or True.
+
+    Raises :class:`InvalidParameterError` for None, negative, non-finite or non-real ``dt``.
+    """
     if isinstance(dt, (bool, np.bool_)) and dt:     # numpy's True_ is not ``True``
         return True
     if isinstance(dt, (bool, np.bool_)) and not dt:
@@ -49,14 +53,52 @@ def unstable_eigenvalues(eigenvalues, discrete, alpha=None):
     return eigenvalues[bad]
 
 
+def check_number_dtype(xp, name, dtype):
+    """Refuse a dtype that is not real, complex, integer or bool (:class:`InvalidParameterError`)."""
+    if not (xp.isdtype(dtype, "real floating") or xp.isdtype(dtype, "complex floating")
+            or xp.isdtype(dtype, "integral") or xp.isdtype(dtype, "bool")):
+        raise InvalidParameterError(f"{name} must hold real or complex numbers, got dtype {dtype}")
+
+
+def check_finite(xp, name, values):
+    """Refuse NaN or infinite entries of a system matrix (:class:`NonFiniteError`)."""
+    if not bool(xp.all(xp.isfinite(values))):
+        raise NonFiniteError(f"{name} contains NaN or infinity; a state-space system needs finite entries")
+
+
 def _validate(xp, name, x, ndim_min):
     if x.ndim < ndim_min:
         raise ShapeError(f"{name} must have at least {ndim_min} dimensions, got shape {tuple(x.shape)}")
-    if not (xp.isdtype(x.dtype, "real floating") or xp.isdtype(x.dtype, "complex floating")
-            or xp.isdtype(x.dtype, "integral") or xp.isdtype(x.dtype, "bool")):
-        raise InvalidParameterError(f"{name} must hold real or complex numbers, got dtype {x.dtype}")
-    if not bool(xp.all(xp.isfinite(x))):
-        raise NonFiniteError(f"{name} contains NaN or infinity; a state-space system needs finite entries")
+    check_number_dtype(xp, name, x.dtype)
+    check_finite(xp, name, x)
+
+
+def _as_arrays(first, B, C):
+    """``(xp, first, B, C)``: the three in one namespace (lists become numpy, tensors stay tensors)."""
+    xp, first = _asarray(first)
+    _, B = _asarray(B, None if is_numpy(xp) else xp)
+    _, C = _asarray(C, None if is_numpy(xp) else xp)
+    return namespace(first, B, C), first, B, C
+
+
+def _check_inputs_outputs(B, C, m, p):
+    """Refuse a system without inputs (``m = 0``) or outputs (``p = 0``) (:class:`ShapeError`)."""
+    if m == 0 or p == 0:
+        raise ShapeError(f"empty system: B is {tuple(B.shape)} and C is {tuple(C.shape)}; "
+                         "a system needs at least one input and one output")
+
+
+def _feedthrough(xp, D, B, shape, expected, scalar=False):
+    """D validated against ``shape`` (zeros of B's dtype when omitted); ``scalar``: a 0-d D is (1, 1)."""
+    if D is None:
+        return xp.zeros(shape, dtype=B.dtype, device=_device(B))
+    _, D = _asarray(D, None if is_numpy(xp) else xp)
+    if scalar and D.ndim == 0:
+        D = xp.reshape(D, (1, 1))
+    _validate(xp, "D", D, 2)
+    if tuple(D.shape) != shape:
+        raise ShapeError(f"D must have shape {expected}, got {tuple(D.shape)}")
+    return D
 
 
 def _widen(xp, arrays):
@@ -92,7 +134,32 @@ def _device(x):
     return device_of(x)
 
 
-class _SystemBase:
+class SystemBase:
+    """What every system class shares: sizes, time base, dtype, frequency response, DC gain.
+
+    A subclass holds ``B`` (..., n, m), ``C`` (..., p, n) and ``dt`` and defines
+    ``evaluate(points)``; ``n`` is read from ``A`` unless the subclass says otherwise.
+    """
+
+    @property
+    def n(self):
+        """State dimension."""
+        return self.A.shape[-1]
+
+    @property
+    def m(self):
+        """Number of inputs."""
+        return self.B.shape[-1]
+
+    @property
+    def p(self):
+        """Number of outputs."""
+        return self.C.shape[-2]
+
+    def _time_base(self):
+        """The time base as shown by ``repr``."""
+        return f"discrete, dt={self.dt}" if self.is_discrete else "continuous"
+
     @property
     def is_discrete(self):
         """True for discrete time (``dt != 0``)."""
@@ -130,7 +197,7 @@ class _SystemBase:
 
 
 @dataclass(frozen=True, eq=False, init=False)
-class StateSpace(_SystemBase):
+class StateSpace(SystemBase):
     """Dense state-space system ``(A, B, C, D, dt)``.
 
     Parameters
@@ -171,10 +238,7 @@ class StateSpace(_SystemBase):
     dt: object
 
     def __init__(self, A, B, C, D=None, dt=0.0):
-        xp, A = _asarray(A)
-        _, B = _asarray(B, None if is_numpy(xp) else xp)
-        _, C = _asarray(C, None if is_numpy(xp) else xp)
-        xp = namespace(A, B, C)
+        xp, A, B, C = _as_arrays(A, B, C)
         for name, x in (("A", A), ("B", B), ("C", C)):
             _validate(xp, name, x, 2)
             if x.ndim != 2:
@@ -187,42 +251,15 @@ class StateSpace(_SystemBase):
         if C.shape[1] != n:
             raise ShapeError(f"C must have n={n} columns to match A {tuple(A.shape)}, got shape {tuple(C.shape)}")
         m, p = B.shape[1], C.shape[0]
-        if m == 0 or p == 0:
-            raise ShapeError(f"empty system: B is {tuple(B.shape)} and C is {tuple(C.shape)}; "
-                             "a system needs at least one input and one output")
-        if D is None:
-            D = xp.zeros((p, m), dtype=B.dtype, device=_device(B))
-        else:
-            _, D = _asarray(D, None if is_numpy(xp) else xp)
-            if D.ndim == 0:
-                D = xp.reshape(D, (1, 1))
-            _validate(xp, "D", D, 2)
-            if tuple(D.shape) != (p, m):
-                raise ShapeError(f"D must have shape (p, m) = ({p}, {m}) to match C and B, got {tuple(D.shape)}")
+        _check_inputs_outputs(B, C, m, p)
+        D = _feedthrough(xp, D, B, (p, m), f"(p, m) = ({p}, {m}) to match C and B", scalar=True)
         A, B, C, D = _widen(xp, [A, B, C, D])
         for name, value in zip("ABCD", (A, B, C, D)):
             object.__setattr__(self, name, value)
-        object.__setattr__(self, "dt", _check_dt(dt))
-
-    # --- sizes -----------------------------------------------------------------------
-    @property
-    def n(self):
-        """State dimension."""
-        return self.A.shape[0]
-
-    @property
-    def m(self):
-        """Number of inputs."""
-        return self.B.shape[1]
-
-    @property
-    def p(self):
-        """Number of outputs."""
-        return self.C.shape[0]
+        object.__setattr__(self, "dt", check_dt(dt))
 
     def __repr__(self):
-        kind = f"discrete, dt={self.dt}" if self.is_discrete else "continuous"
-        return (f"StateSpace(n={self.n}, m={self.m}, p={self.p}, {kind}, "
+        return (f"StateSpace(n={self.n}, m={self.m}, p={self.p}, {self._time_base()}, "
                 f"dtype={self.A.dtype})")
 
     # --- evaluation ------------------------------------------------------------------
@@ -295,7 +332,7 @@ class StateSpace(_SystemBase):
 
 
 @dataclass(frozen=True, eq=False, init=False)
-class DiagonalStateSpace(_SystemBase):
+class DiagonalStateSpace(SystemBase):
     """Stack of systems with diagonal state matrices ``A = diag(eigenvalues)``.
 
     Parameters
@@ -324,10 +361,7 @@ class DiagonalStateSpace(_SystemBase):
     dt: object
 
     def __init__(self, eigenvalues, B, C, D=None, dt=0.0):
-        xp, lam = _asarray(eigenvalues)
-        _, B = _asarray(B, None if is_numpy(xp) else xp)
-        _, C = _asarray(C, None if is_numpy(xp) else xp)
-        xp = namespace(lam, B, C)
+        xp, lam, B, C = _as_arrays(eigenvalues, B, C)
         _validate(xp, "eigenvalues", lam, 1)
         _validate(xp, "B", B, 2)
         _validate(xp, "C", C, 2)
@@ -339,37 +373,19 @@ class DiagonalStateSpace(_SystemBase):
             raise ShapeError(f"C must have shape (*batch, p, n) with batch {batch} and n={n} "
                              f"to match eigenvalues {tuple(lam.shape)}, got {tuple(C.shape)}")
         m, p = B.shape[-1], C.shape[-2]
-        if m == 0 or p == 0:
-            raise ShapeError(f"empty system: B is {tuple(B.shape)} and C is {tuple(C.shape)}; "
-                             "a system needs at least one input and one output")
-        if D is None:
-            D = xp.zeros(batch + (p, m), dtype=B.dtype, device=_device(B))
-        else:
-            _, D = _asarray(D, None if is_numpy(xp) else xp)
-            _validate(xp, "D", D, 2)
-            if tuple(D.shape) != batch + (p, m):
-                raise ShapeError(f"D must have shape (*batch, p, m) = {batch + (p, m)}, got {tuple(D.shape)}")
+        _check_inputs_outputs(B, C, m, p)
+        D = _feedthrough(xp, D, B, batch + (p, m), f"(*batch, p, m) = {batch + (p, m)}")
         lam, B, C, D = _widen(xp, [lam, B, C, D])
         object.__setattr__(self, "eigenvalues", lam)
         object.__setattr__(self, "B", B)
         object.__setattr__(self, "C", C)
         object.__setattr__(self, "D", D)
-        object.__setattr__(self, "dt", _check_dt(dt))
+        object.__setattr__(self, "dt", check_dt(dt))
 
     @property
     def n(self):
         """State dimension (per system of the batch)."""
         return self.eigenvalues.shape[-1]
-
-    @property
-    def m(self):
-        """Number of inputs."""
-        return self.B.shape[-1]
-
-    @property
-    def p(self):
-        """Number of outputs."""
-        return self.C.shape[-2]
 
     @property
     def batch_shape(self):
@@ -382,9 +398,8 @@ class DiagonalStateSpace(_SystemBase):
         return any(is_complex_dtype(xp, a.dtype) for a in (self.eigenvalues, self.B, self.C, self.D))
 
     def __repr__(self):
-        kind = f"discrete, dt={self.dt}" if self.is_discrete else "continuous"
         return (f"DiagonalStateSpace(batch={self.batch_shape}, n={self.n}, m={self.m}, p={self.p}, "
-                f"{kind}, dtype={self.B.dtype})")
+                f"{self._time_base()}, dtype={self.B.dtype})")
 
     @property
     def A(self):
