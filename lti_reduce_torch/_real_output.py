@@ -118,13 +118,21 @@ def _complex_if_better(layer, real_result, keywords, horizon):
     return result if better else None
 
 
-def _take_complex(layer, result, real_result, min_ratio):
-    n, k = layer.n, result.order
+def _keeps_too_many(layer, k, min_ratio):
+    """True (with a note on the layer) when order ``k`` removes no state, or fewer than ``min_ratio`` asks."""
+    n = layer.n
     if k >= n:
         layer.note(f"output='real': criterion keeps all {n} states")
-        return
+        return True
     if min_ratio is not None and not k < min_ratio * n:
         layer.note(f"new order {k} is not below min_ratio * n = {min_ratio:g} * {n} = {min_ratio * n:g}")
+        return True
+    return False
+
+
+def _take_complex(layer, result, real_result, min_ratio):
+    k = result.order
+    if _keeps_too_many(layer, k, min_ratio):
         return
     layer.note(f"output='real': the complex reduction is better for the real output here ({k} states, bound "
                f"{result.error_bound:.3g}; real-output reduction: {real_result.order} states, bound "
@@ -152,11 +160,7 @@ def _plan_layer(layer, horizon, criterion, min_ratio):
     k = max(r.order for r in results)
     if criterion.kind != "order":
         k = max(1, k)          # a criterion never empties a layer, as in the complex path
-    if k >= n:
-        layer.note(f"output='real': criterion keeps all {n} states")
-        return
-    if min_ratio is not None and not k < min_ratio * n:
-        layer.note(f"new order {k} is not below min_ratio * n = {min_ratio:g} * {n} = {min_ratio * n:g}")
+    if _keeps_too_many(layer, k, min_ratio):
         return
     # elements with fewer states take the layer's k: a larger real order, still meeting
     # their criterion, with a bound no larger
