@@ -260,23 +260,21 @@ class _RebindPlan:
         self.summary = RebindSummary(replaced=len(self.slots), mapped=mapped, dropped=dropped)
 
     def commit(self):
-        state = self.optimizer.state
-        for group, index, old, new in self.slots:
-            group["params"][index] = new
-        for old in self.old_states:
-            state.pop(old, None)
-        state.update(self.new_states)
-        for attr in self.caches:
-            setattr(self.optimizer, attr, None)
+        """The new parameters in their slots with their mapped states; shape caches cleared (recomputed)."""
+        self._install(new=True, drop=self.old_states, keep=self.new_states, caches=dict.fromkeys(self.caches))
 
     def revert(self):
+        """Undo :meth:`commit`: the old parameters, their states and the caches as they were."""
+        self._install(new=False, drop=self.new_states, keep=self.old_states, caches=self.caches)
+
+    def _install(self, new, drop, keep, caches):
         state = self.optimizer.state
-        for group, index, old, new in self.slots:
-            group["params"][index] = old
-        for new in self.new_states:
-            state.pop(new, None)
-        state.update(self.old_states)
-        for attr, value in self.caches.items():
+        for group, index, old_param, new_param in self.slots:
+            group["params"][index] = new_param if new else old_param
+        for param in drop:
+            state.pop(param, None)
+        state.update(keep)
+        for attr, value in caches.items():
             setattr(self.optimizer, attr, value)
 
 
