@@ -5,6 +5,7 @@ The order criterion itself (``order``, ``energy``, ``tol``) is checked by the co
 """
 
 import math
+import os
 import numbers
 from collections.abc import Iterable
 
@@ -12,7 +13,7 @@ import torch
 
 from lti_reduce import InvalidParameterError
 
-__all__ = ["as_optimizers", "check_min_ratio", "check_horizon", "check_generator"]
+__all__ = ["as_optimizers", "check_min_ratio", "check_horizon", "check_generator", "check_log"]
 
 
 def as_optimizers(optimizers):
@@ -63,3 +64,10 @@ def check_generator(generator, required_by=None):
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be None or a torch.Generator, got {type(generator).__name__}")
     return generator
+
+
+def check_log(log):
+    """None, a path (str or os.PathLike) or a file object with ``write()``, returned unchanged."""
+    if log is not None and not (isinstance(log, (str, os.PathLike)) or hasattr(log, "write")):
+        raise TypeError(f"log must be None, a path or a file object with write(), got {type(log).__name__}")
+    return log

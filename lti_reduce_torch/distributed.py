@@ -39,7 +39,6 @@ import copy
 import datetime
 import hashlib
 import json
-import os
 import random
 
 import numpy as np
@@ -50,10 +49,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from lti_reduce import LTIReduceError, InvalidParameterError
 from ._wrappers import UnsupportedWrapperError
-from ._arguments import as_optimizers
+from ._arguments import as_optimizers, check_log
 from ._backup import ModuleBackup, OptimizerBackup
 from .reduce import state_sizes
-from .schedule import Compressor
+from .schedule import Compressor, append_to_log
 
 __all__ = ["DistributedCompressor", "DistributedReductionError", "DistributedTimeoutError", "RankMismatchError",
            "UnsupportedWrapperError", "ProcessGroupNotInitializedError", "state_digest"]
@@ -296,8 +295,7 @@ class DistributedCompressor:
         if ddp_kwargs is not None and not isinstance(ddp_kwargs, dict):
             raise TypeError(f"ddp_kwargs must be a dict of DistributedDataParallel arguments, "
                             f"got {type(ddp_kwargs).__name__}")
-        if log is not None and not (isinstance(log, (str, os.PathLike)) or hasattr(log, "write")):
-            raise TypeError(f"log must be None, a path or a file object with write(), got {type(log).__name__}")
+        check_log(log)
         opts = as_optimizers(optimizers)
         _refuse_sharding(model, opts)
         if isinstance(model, nn.DataParallel):
@@ -482,14 +480,7 @@ class DistributedCompressor:
     def _write(self, record):
         if self.log is None:
             return
-        line = json.dumps(record, separators=(",", ":"), allow_nan=False, default=str) + "\n"
-        if hasattr(self.log, "write"):
-            self.log.write(line)
-            if hasattr(self.log, "flush"):
-                self.log.flush()
-        else:
-            with open(self.log, "a", encoding="utf-8") as f:
-                f.write(line)
+        append_to_log(self.log, json.dumps(record, separators=(",", ":"), allow_nan=False, default=str) + "\n")
 
     # ----------------------------------------------------------------------------------
     @property

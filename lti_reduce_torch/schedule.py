@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from lti_reduce import InvalidParameterError, check_criterion
-from ._arguments import as_optimizers, check_horizon, check_min_ratio
+from ._arguments import as_optimizers, check_horizon, check_log, check_min_ratio
 from .reduce import reduce_, reducible_layers, state_sizes
 from ._real_output import check_output
 from .selection import as_selection
@@ -274,8 +274,7 @@ class Compressor:
             raise TypeError(f"rollback_relative must be a bool, got {rollback_relative!r}")
         if metric_mode not in ("max", "min"):
             raise InvalidParameterError(f"metric_mode must be 'max' (higher is better) or 'min', got {metric_mode!r}")
-        if log is not None and not (isinstance(log, (str, os.PathLike)) or hasattr(log, "write")):
-            raise TypeError(f"log must be None, a path or a file object with write(), got {type(log).__name__}")
+        check_log(log)
         if not _is_int(seed):
             raise TypeError(f"seed must be an int, got {seed!r}")
         self.model = model
@@ -327,23 +326,7 @@ class Compressor:
         self._unwritten.append(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
         text = "".join(self._unwritten)
         try:
-            if hasattr(self.log, "write"):
-                self.log.write(text)
-                if hasattr(self.log, "flush"):
-                    self.log.flush()
-            else:
-                with open(self.log, "a", encoding="utf-8") as f:
-                    start = f.tell()
-                    try:
-                        f.write(text)
-                        f.flush()
-                    except OSError:
-                        # drop a partly written line so that the retry leaves no broken line
-                        try:
-                            f.truncate(start)
-                        except OSError:
-                            pass
-                        raise
+            append_to_log(self.log, text)
         except (OSError, ValueError) as exc:   # ValueError: a closed file object
             where = self.log if isinstance(self.log, (str, os.PathLike)) else type(self.log).__name__
             warnings.warn(f"Compressor: could not write the {record['event']!r} record of step {record['step']} "
@@ -495,6 +478,30 @@ class Compressor:
             warnings.warn(f"Compressor.load_state_dict: the reduction at step {pending_step} was not "
                           "checked before saving and its snapshot is not saved; it is accepted as is",
                           CompressorWarning, stacklevel=2)
+
+
+def append_to_log(log, text):
+    """Append ``text`` to ``log``: a file object with ``write()`` (flushed if it can be), or a path.
+
+    On a path, a write that fails part-way is cut back to where it started, so that a retry
+    leaves no broken line; the error is raised either way.
+    """
+    if hasattr(log, "write"):
+        log.write(text)
+        if hasattr(log, "flush"):
+            log.flush()
+        return
+    with open(log, "a", encoding="utf-8") as f:
+        start = f.tell()
+        try:
+            f.write(text)
+            f.flush()
+        except OSError:
+            try:
+                f.truncate(start)
+            except OSError:
+                pass
+            raise
 
 
 def _replace_step(report, step):
