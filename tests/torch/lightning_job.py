@@ -13,31 +13,22 @@ import torch
 from torch import nn
 
 import lightning as pl
-from lti_reduce_torch import LRU, S5, state_sizes
-from lti_reduce_torch.distributed import state_digest
-from lti_reduce_torch.lightning import CompreSSMCallback
 
-H, N, L = 4, 12, 8
+if not __package__:   # run as a script (Lightning relaunches it for rank 1): the checkout's ``tests``
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from lti_reduce_torch import state_sizes  # noqa: E402
+from lti_reduce_torch.distributed import state_digest  # noqa: E402
+from lti_reduce_torch.lightning import CompreSSMCallback  # noqa: E402
+from tests.torch.tiny_net import TinyNet, inputs_and_target  # noqa: E402
 
 
-class TinySSM(pl.LightningModule):
-    """Linear -> LRU -> S5 -> mean -> Linear regression, Adam with a StepLR schedule."""
+class TinySSM(TinyNet, pl.LightningModule):
+    """TinyNet as a LightningModule: MSE regression, Adam with a StepLR schedule."""
 
     def __init__(self, lr=1e-2):
         super().__init__()
-        torch.manual_seed(0)
-        self.encoder = nn.Linear(2, H)
-        self.lru = LRU(H, N, readout="pre", mode="sequential")
-        self.s5 = S5(H, N, mode="sequential")
-        self.head = nn.Linear(H, 1)
         self.lr = lr
         self.losses = []
-
-    def forward(self, u):
-        x = self.encoder(u)
-        x = x + self.lru(x)
-        x = x + self.s5(x)
-        return self.head(x.mean(1)).squeeze(-1)
 
     def training_step(self, batch, batch_idx):
         u, y = batch
@@ -52,9 +43,7 @@ class TinySSM(pl.LightningModule):
 
 
 def dataset(size=32):
-    g = torch.Generator().manual_seed(7)
-    u = torch.randn(size, L, 2, generator=g)
-    return torch.utils.data.TensorDataset(u, u[..., 0].cumsum(1).mean(1) * 0.5)
+    return torch.utils.data.TensorDataset(*inputs_and_target(torch.Generator().manual_seed(7), size))
 
 
 def loader(batch_size=8):

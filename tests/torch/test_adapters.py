@@ -12,6 +12,7 @@ from lti_reduce import StateSpace, DiagonalStateSpace  # noqa: E402
 from lti_reduce_torch import get_adapter, ReductionRefusedError  # noqa: E402
 from lti_reduce_torch.layers import LRU, S5, S4D, DenseLTI  # noqa: E402
 from lti_reduce_torch.adapters import LRUAdapter, S5Adapter, S4DAdapter, DenseLTIAdapter  # noqa: E402
+from tests.torch.reference import assert_unchanged, simulate, snapshot  # noqa: E402
 
 C128, F64 = torch.complex128, torch.float64
 LAYERS = ["LRU", "S5", "S5-bilinear", "S4D", "DenseLTI"]
@@ -25,27 +26,6 @@ def make(name, h, n, dtype=F64, **kw):
     return cls(h, n, dtype=dtype, **kw)
 
 
-def simulate(system, u):
-    """Standard form from zero state: x[k+1] = A x[k] + B u[k], y[k] = Re(C x[k] + D u[k]) (complex128)."""
-    u = u.detach().to(C128)
-    batch, L, m = u.shape
-    if isinstance(system, DiagonalStateSpace) and system.batch_shape:      # S4D: h SISO channels
-        lam, B, C, D = system.eigenvalues, system.B[..., 0], system.C[..., 0, :], system.D[..., 0, 0]
-        x = torch.zeros((batch,) + tuple(lam.shape), dtype=C128)
-        ys = []
-        for k in range(L):
-            ys.append(((C * x).sum(-1) + D * u[:, k]).real)
-            x = lam * x + B * u[:, k].unsqueeze(-1)
-        return torch.stack(ys, 1)
-    A, B, C, D = (torch.as_tensor(getattr(system, k)).to(C128) for k in "ABCD")
-    x = torch.zeros(batch, A.shape[0], dtype=C128)
-    ys = []
-    for k in range(L):
-        ys.append((x @ C.T + u[:, k] @ D.T).real)
-        x = x @ A.T + u[:, k] @ B.T
-    return torch.stack(ys, 1)
-
-
 def apply(module, values):
     """What the surgery does: new Parameters carrying the old ones' attributes."""
     for name, value in values.items():
@@ -56,17 +36,6 @@ def apply(module, values):
         new.__dict__.update(old.__dict__)
         setattr(module, name, new)
     return module
-
-
-def snapshot(module):
-    return {k: v.detach().clone() for k, v in module.named_parameters()}
-
-
-def assert_unchanged(module, before):
-    after = snapshot(module)
-    assert after.keys() == before.keys()
-    for k in before:
-        assert after[k].shape == before[k].shape and torch.equal(after[k], before[k]), k
 
 
 POINTS = torch.tensor([1.3 + 0.2j, -1.1 + 0.7j, 0.2 - 1.6j, 2.0 + 0j, 0.9j - 0.8], dtype=C128)

@@ -12,40 +12,20 @@ import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 from torch import nn  # noqa: E402
 
-from lti_reduce_torch import LRU, S5, state_sizes  # noqa: E402
+from lti_reduce_torch import state_sizes  # noqa: E402
 from lti_reduce_torch.adapters import LRUAdapter  # noqa: E402
 from lti_reduce_torch.distributed import (DistributedCompressor, DistributedReductionError,  # noqa: E402
                                           DistributedTimeoutError, ProcessGroupNotInitializedError,
                                           RankMismatchError, UnsupportedWrapperError, state_digest)
+from tests.torch.tiny_net import TinyNet, inputs_and_target  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-H, N, L = 4, 12, 8
 JOB_SECONDS = 90   # a safety net against hangs; a job takes 10-30 s
 
 
-class TinyNet(nn.Module):
-    """Linear -> LRU -> S5 -> mean -> Linear (a regression head)."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.encoder = nn.Linear(2, H)
-        self.lru = LRU(H, N, readout="pre", mode="sequential")
-        self.s5 = S5(H, N, mode="sequential")
-        self.head = nn.Linear(H, 1)
-
-    def forward(self, u):
-        x = self.encoder(u)
-        x = x + self.lru(x)
-        x = x + self.s5(x)
-        return self.head(x.mean(1)).squeeze(-1)
-
-
 def shard(rank, step, size=8):
-    """A rank's batch: a fixed smooth target of the input, different data on each rank."""
-    g = torch.Generator().manual_seed(1000 * rank + step)
-    u = torch.randn(size, L, 2, generator=g)
-    return u, u[..., 0].cumsum(1).mean(1) * 0.5
+    """A rank's batch: different data on each rank."""
+    return inputs_and_target(torch.Generator().manual_seed(1000 * rank + step), size)
 
 
 def loss_of(model, rank, step):

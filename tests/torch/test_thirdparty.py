@@ -22,6 +22,7 @@ from lti_reduce_torch import (get_adapter, reduce_, ReductionRefusedError, load_
 from lti_reduce_torch.thirdparty import registered_packages  # noqa: E402
 from lti_reduce_torch.thirdparty.lru_pytorch import LRUPytorchAdapter  # noqa: E402
 from lti_reduce_torch.thirdparty.s5_pytorch import S5SSMAdapter  # noqa: E402
+from tests.torch.reference import assert_unchanged, simulate, snapshot  # noqa: E402
 
 C128 = torch.complex128
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -40,41 +41,6 @@ def make(kind, seed=0, n=10):
     return model, model.seq, 3
 
 
-def simulate_post(system, u):
-    """Layer convention: x_k = A x_{k-1} + B u_k, y_k = Re(C x_k + D u_k), x_{-1} = 0 (complex128)."""
-    A, B, C, D = (torch.as_tensor(getattr(system, k)).to(C128) for k in "ABCD")
-    u = u.detach().to(C128)
-    x = torch.zeros(u.shape[0], A.shape[0], dtype=C128)
-    ys = []
-    for k in range(u.shape[1]):
-        x = x @ A.T + u[:, k] @ B.T
-        ys.append((x @ C.T + u[:, k] @ D.T).real)
-    return torch.stack(ys, 1)
-
-
-def simulate_standard(system, u):
-    """Core standard form: s[k+1] = A s[k] + B u[k], y[k] = Re(C s[k] + D u[k])."""
-    A, B, C, D = (torch.as_tensor(getattr(system, k)).to(C128) for k in "ABCD")
-    u = u.detach().to(C128)
-    x = torch.zeros(u.shape[0], A.shape[0], dtype=C128)
-    ys = []
-    for k in range(u.shape[1]):
-        ys.append((x @ C.T + u[:, k] @ D.T).real)
-        x = x @ A.T + u[:, k] @ B.T
-    return torch.stack(ys, 1)
-
-
-def params(module):
-    return {k: v.detach().clone() for k, v in module.named_parameters()}
-
-
-def assert_same(before, module):
-    after = params(module)
-    assert before.keys() == after.keys()
-    for k in before:
-        assert before[k].shape == after[k].shape and torch.equal(before[k], after[k]), k
-
-
 def test_both_packages_are_registered():
     pk = registered_packages()
     assert pk["LRU_pytorch"] is LRU_pytorch.LRU and pk["s5"] is s5.S5SSM
@@ -88,7 +54,7 @@ def test_to_lti_simulates_the_layer(kind):
     u = torch.randn(2, 9, m)
     with torch.no_grad():
         y = model(u)
-    y_sys = simulate_standard(get_adapter(layer).to_lti(layer), u)
+    y_sys = simulate(get_adapter(layer).to_lti(layer), u)
     assert y.shape == y_sys.shape
     assert float((y - y_sys).abs().max()) <= 2e-5 * float(y_sys.abs().max())
 
@@ -107,7 +73,7 @@ def test_reduced_layer_output_is_the_reduced_system_and_within_the_bound(kind):
     reduced = balanced_truncation(H, 4).system           # the same reduction, done by the core directly
     with torch.no_grad():
         y_red = model(u).double()
-    y_ref = simulate_post(reduced, u)
+    y_ref = simulate(reduced, u, post=True)
     assert float((y_red - y_ref).abs().max()) <= 5e-5 * float(y_ref.abs().max())
     # l2 gain: ||y - y_r||_2 <= ||H - H_r||_inf ||u||_2 <= bound ||u||_2, per sequence
     for b in range(u.shape[0]):
@@ -186,11 +152,11 @@ def test_s5_variants_that_are_not_lti_are_refused_and_nothing_changes(kwargs, ma
     torch.manual_seed(0)
     model = s5.S5(4, 4, **kwargs)
     opt = torch.optim.Adam(model.parameters())
-    before = params(model)
+    before = snapshot(model)
     groups = [list(g["params"]) for g in opt.param_groups]
     with pytest.raises(ReductionRefusedError, match=match):
         reduce_(model, order=2, optimizers=opt)
-    assert_same(before, model)
+    assert_unchanged(model, before)
     assert [list(g["params"]) for g in opt.param_groups] == groups
 
 
@@ -220,11 +186,11 @@ def test_rebuild_refuses_an_unstable_reduced_system():
     _, layer, _ = make("s5-zoh", n=2)
     adapter = get_adapter(layer)
     A = torch.diag(torch.tensor([1.2, 0.3 + 0.4j], dtype=C128))
-    before = params(layer)
+    before = snapshot(layer)
     with pytest.raises(ReductionRefusedError, match="not stable"):
         adapter.rebuild(layer, StateSpace(A, torch.randn(2, 3, dtype=C128), torch.randn(3, 2, dtype=C128),
                                           torch.diag(layer.D.detach().to(C128)), dt=True))
-    assert_same(before, layer)
+    assert_unchanged(layer, before)
 
 
 def test_import_without_the_packages_registers_only_the_builtin_layers():
