@@ -14,6 +14,7 @@ import numpy as np
 from scipy.signal import cont2discrete
 
 import lti_reduce as lr
+from lti_reduce.example_systems import slicot_ab09_system
 
 np.set_printoptions(precision=4, suppress=False, linewidth=88)
 
@@ -47,16 +48,7 @@ def report(full, result, label):
 print("=" * 72)
 print("1. Continuous time (dt = 0): SLICOT AB09AD/AB09BD example, n = 7, m = 2, p = 3")
 print("=" * 72)
-A = np.array([[-0.04165, 0, 4.92, -4.92, 0, 0, 0],
-              [-5.21, -12.5, 0, 0, 0, 0, 0],
-              [0, 3.33, -3.33, 0, 0, 0, 0],
-              [0.545, 0, 0, 0, -0.545, 0, 0],
-              [0, 0, 0, 4.92, -0.04165, 0, 4.92],
-              [0, 0, 0, 0, -5.21, -12.5, 0],
-              [0, 0, 0, 0, 0, 3.33, -3.33]])
-B = np.array([[0, 0], [12.5, 0], [0, 0], [0, 0], [0, 0], [0, 12.5], [0, 0]])
-C = np.array([[1, 0, 0, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 1, 0, 0]])
-sys_c = lr.StateSpace(A, B, C)           # D = 0, dt = 0 (continuous)
+sys_c = slicot_ab09_system()             # SLICOT's A, B, C; D = 0, dt = 0 (continuous)
 print(sys_c)
 print("stable:", sys_c.is_stable())
 
@@ -104,7 +96,7 @@ print()
 print("=" * 72)
 print("2. Discrete time (dt > 0): zero-order hold of the system above, dt = 0.1")
 print("=" * 72)
-Ad, Bd, Cd, Dd, _ = cont2discrete((A, B, C, np.zeros((3, 2))), dt=0.1, method="zoh")
+Ad, Bd, Cd, Dd, _ = cont2discrete((sys_c.A, sys_c.B, sys_c.C, sys_c.D), dt=0.1, method="zoh")
 sys_d = lr.StateSpace(Ad, Bd, Cd, Dd, dt=0.1)
 print(sys_d)
 print("max |pole|:", f"{np.abs(sys_d.poles()).max():.6f}")

@@ -15,20 +15,11 @@ import scipy.linalg as sla
 
 import lti_reduce as lr
 from lti_reduce import StateSpace, balanced_truncation, gramian, hankel_singular_values
+from lti_reduce.example_systems import slicot_ab09_system
 
 # --------------------------------------------------------------------------------------
-# the 7-state, 2-input, 3-output continuous system
+# the 7-state, 2-input, 3-output continuous system (its data: lti_reduce.example_systems)
 # --------------------------------------------------------------------------------------
-A7 = np.array([[-0.04165, 0, 4.92, -4.92, 0, 0, 0],
-               [-5.21, -12.5, 0, 0, 0, 0, 0],
-               [0, 3.33, -3.33, 0, 0, 0, 0],
-               [0.545, 0, 0, 0, -0.545, 0, 0],
-               [0, 0, 0, 4.92, -0.04165, 0, 4.92],
-               [0, 0, 0, 0, -5.21, -12.5, 0],
-               [0, 0, 0, 0, 0, 3.33, -3.33]])
-B7 = np.array([[0, 0], [12.5, 0], [0, 0], [0, 0], [0, 0], [0, 12.5], [0, 0]], dtype=float)
-C7 = np.array([[1, 0, 0, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 1, 0, 0]], dtype=float)
-
 HSV7 = [2.5139, 2.0846, 1.9178, 0.7666, 0.5473, 0.0253, 0.0246]
 HSV7_STABLE_PART = [1.9178, 0.8621, 0.7666, 0.0336, 0.0246]      # AB09MD/ND, ALPHA = -0.6
 KEPT_PAIR = -0.518127 + 3.125924j                                  # real part > ALPHA
@@ -68,7 +59,7 @@ POINTS = np.concatenate([1j * np.array([0.0, 0.5, 1.0, 2.0, 2.5, 3.1, 4.0, 10.0]
 
 @pytest.fixture
 def system7():
-    return StateSpace(A7, B7, C7)
+    return slicot_ab09_system()
 
 
 def slicot_system(printed):
