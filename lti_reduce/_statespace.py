@@ -42,8 +42,19 @@ def _validate(xp, name, x, ndim_min):
     if not (xp.isdtype(x.dtype, "real floating") or xp.isdtype(x.dtype, "complex floating")
             or xp.isdtype(x.dtype, "integral") or xp.isdtype(x.dtype, "bool")):
         raise InvalidParameterError(f"{name} must hold real or complex numbers, got dtype {x.dtype}")
-    if not bool(xp.all(xp.isfinite(x))):
-        raise NonFiniteError(f"{name} contains NaN or infinity; a state-space system needs finite entries")
+
+
+def _check_finite(xp, named):
+    """Raise NonFiniteError naming the first non-finite array of ``{name: array}``.
+
+    One host read for all arrays together (on a GPU each read is a synchronisation); the
+    arrays are inspected one by one only to name the culprit."""
+    flags = [xp.all(xp.isfinite(x)) for x in named.values()]
+    if bool(xp.all(xp.stack(flags))):
+        return
+    for name, x in named.items():
+        if not bool(xp.all(xp.isfinite(x))):
+            raise NonFiniteError(f"{name} contains NaN or infinity; a state-space system needs finite entries")
 
 
 def _widen(xp, arrays):
@@ -130,6 +141,10 @@ class StateSpace(_SystemBase):
     dt : float or True, optional
         0 (default) for continuous time; a positive sampling period, or True, for
         discrete time.
+    check_finite : bool, optional
+        Check that every entry is finite (default). ``False`` skips the check, which on
+        a GPU is a host synchronisation: only for arrays computed from checked ones by
+        code that guards its own results (as :func:`balanced_truncation` does).
 
     Notes
     -----
@@ -145,7 +160,7 @@ class StateSpace(_SystemBase):
     D: object
     dt: object
 
-    def __init__(self, A, B, C, D=None, dt=0.0):
+    def __init__(self, A, B, C, D=None, dt=0.0, *, check_finite=True):
         xp, A = _asarray(A)
         _, B = _asarray(B, None if is_numpy(xp) else xp)
         _, C = _asarray(C, None if is_numpy(xp) else xp)
@@ -174,6 +189,8 @@ class StateSpace(_SystemBase):
             _validate(xp, "D", D, 2)
             if tuple(D.shape) != (p, m):
                 raise ShapeError(f"D must have shape (p, m) = ({p}, {m}) to match C and B, got {tuple(D.shape)}")
+        if check_finite:
+            _check_finite(xp, {"A": A, "B": B, "C": C, "D": D})
         A, B, C, D = _widen(xp, [A, B, C, D])
         for name, value in zip("ABCD", (A, B, C, D)):
             object.__setattr__(self, name, value)
@@ -284,6 +301,8 @@ class DiagonalStateSpace(_SystemBase):
     D : array, shape (..., p, m), optional
     dt : float or True, optional
         As for :class:`StateSpace`.
+    check_finite : bool, optional
+        As for :class:`StateSpace`.
 
     Notes
     -----
@@ -299,7 +318,7 @@ class DiagonalStateSpace(_SystemBase):
     D: object
     dt: object
 
-    def __init__(self, eigenvalues, B, C, D=None, dt=0.0):
+    def __init__(self, eigenvalues, B, C, D=None, dt=0.0, *, check_finite=True):
         xp, lam = _asarray(eigenvalues)
         _, B = _asarray(B, None if is_numpy(xp) else xp)
         _, C = _asarray(C, None if is_numpy(xp) else xp)
@@ -325,6 +344,8 @@ class DiagonalStateSpace(_SystemBase):
             _validate(xp, "D", D, 2)
             if tuple(D.shape) != batch + (p, m):
                 raise ShapeError(f"D must have shape (*batch, p, m) = {batch + (p, m)}, got {tuple(D.shape)}")
+        if check_finite:
+            _check_finite(xp, {"eigenvalues": lam, "B": B, "C": C, "D": D})
         lam, B, C, D = _widen(xp, [lam, B, C, D])
         object.__setattr__(self, "eigenvalues", lam)
         object.__setattr__(self, "B", B)
@@ -373,7 +394,8 @@ class DiagonalStateSpace(_SystemBase):
         """One system (or sub-stack) of the batch."""
         if not self.batch_shape:
             raise IndexError("this DiagonalStateSpace has no batch dimension to index")
-        return DiagonalStateSpace(self.eigenvalues[index], self.B[index], self.C[index], self.D[index], dt=self.dt)
+        return DiagonalStateSpace(self.eigenvalues[index], self.B[index], self.C[index], self.D[index], dt=self.dt,
+                                  check_finite=False)     # already checked
 
     def to_dense(self):
         """Dense :class:`StateSpace` (requires an empty batch shape; index the batch first)."""

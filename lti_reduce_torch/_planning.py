@@ -110,12 +110,32 @@ def plan_layers(found, method, horizon):
         if method.modal and not isinstance(layer.system, DiagonalStateSpace):
             raise TypeError(f"select={method.name!r} keeps modal states and needs layers whose to_lti is a "
                             f"DiagonalStateSpace; layer {layer.name!r} is dense")
-        if horizon is None and not layer.system.is_stable():
-            layer.status = "refused"
-            layer.reason.append("the layer's LTI system is unstable: infinite-horizon balanced truncation "
-                                "needs a stable system (pass horizon=)")
         plan.append(layer)
+    if horizon is None:
+        for layer, stable in zip(plan, _stability(plan)):
+            if not stable:
+                layer.status = "refused"
+                layer.reason.append("the layer's LTI system is unstable: infinite-horizon balanced truncation "
+                                    "needs a stable system (pass horizon=)")
     return plan
+
+
+def _stability(plan):
+    """Whether each layer's system is stable: the diagonal ones in one host read per device
+    (each read is a synchronisation on a GPU), the dense ones by their poles."""
+    flags, diagonal = {}, defaultdict(list)
+    for i, layer in enumerate(plan):
+        s = layer.system
+        if isinstance(s, DiagonalStateSpace):
+            lam = s.eigenvalues
+            inside = lam.abs() < 1 if s.is_discrete else (lam.real if lam.is_complex() else lam) < 0
+            diagonal[str(lam.device)].append((i, inside.all()))
+        else:
+            flags[i] = s.is_stable()
+    for entries in diagonal.values():
+        values = torch.stack([flag for _, flag in entries]).tolist()
+        flags.update((i, value) for (i, _), value in zip(entries, values))
+    return [flags[i] for i in range(len(plan))]
 
 
 def group_layers(plan):
@@ -139,7 +159,8 @@ def stack_diagonal(systems):
     return DiagonalStateSpace(torch.stack([s.eigenvalues for s in systems]),
                               torch.stack([s.B for s in systems]),
                               torch.stack([s.C for s in systems]),
-                              torch.stack([s.D for s in systems]), dt=systems[0].dt)
+                              torch.stack([s.D for s in systems]), dt=systems[0].dt,
+                              check_finite=False)      # each system checked its arrays when built
 
 
 def stack_factors(layers):
