@@ -57,9 +57,9 @@ def _check_finite(xp, named):
             raise NonFiniteError(f"{name} contains NaN or infinity; a state-space system needs finite entries")
 
 
-def _widen(xp, arrays):
+def _widen(xp, arrays, copy=True):
     dtype = wide_dtype(xp, *arrays)
-    return [None if a is None else xp.astype(a, dtype) for a in arrays]
+    return [None if a is None else xp.astype(a, dtype, copy=copy) for a in arrays]
 
 
 def _asarray(x, xp=None):
@@ -142,9 +142,11 @@ class StateSpace(_SystemBase):
         0 (default) for continuous time; a positive sampling period, or True, for
         discrete time.
     check_finite : bool, optional
-        Check that every entry is finite (default). ``False`` skips the check, which on
-        a GPU is a host synchronisation: only for arrays computed from checked ones by
-        code that guards its own results (as :func:`balanced_truncation` does).
+        Check that every entry is finite and store copies (default). ``False`` skips the
+        check, which on a GPU is a host synchronisation, and keeps arrays that already
+        have the wide dtype without copying them: only for arrays computed from checked
+        ones by code that guards its own results (as :func:`balanced_truncation` does)
+        and does not modify them afterwards.
 
     Notes
     -----
@@ -191,7 +193,7 @@ class StateSpace(_SystemBase):
                 raise ShapeError(f"D must have shape (p, m) = ({p}, {m}) to match C and B, got {tuple(D.shape)}")
         if check_finite:
             _check_finite(xp, {"A": A, "B": B, "C": C, "D": D})
-        A, B, C, D = _widen(xp, [A, B, C, D])
+        A, B, C, D = _widen(xp, [A, B, C, D], copy=check_finite)
         for name, value in zip("ABCD", (A, B, C, D)):
             object.__setattr__(self, name, value)
         object.__setattr__(self, "dt", _check_dt(dt))
@@ -346,7 +348,7 @@ class DiagonalStateSpace(_SystemBase):
                 raise ShapeError(f"D must have shape (*batch, p, m) = {batch + (p, m)}, got {tuple(D.shape)}")
         if check_finite:
             _check_finite(xp, {"eigenvalues": lam, "B": B, "C": C, "D": D})
-        lam, B, C, D = _widen(xp, [lam, B, C, D])
+        lam, B, C, D = _widen(xp, [lam, B, C, D], copy=check_finite)
         object.__setattr__(self, "eigenvalues", lam)
         object.__setattr__(self, "B", B)
         object.__setattr__(self, "C", C)
