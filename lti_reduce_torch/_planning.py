@@ -70,6 +70,7 @@ class LayerPlan:
         self.new_values = None
         self.state_maps = {}
         self.factors = None
+        self.group_factors = None
 
     @property
     def batch_shape(self):
@@ -164,7 +165,19 @@ def stack_diagonal(systems):
 
 
 def stack_factors(layers):
-    """The layers' HankelFactors stacked along a new leading dimension."""
+    """The layers' HankelFactors stacked along a new leading dimension.
+
+    Layers whose factors are rows of one group's batched factors (:func:`compute_hsvs`)
+    take them from there: the whole batch as it is, or one gather, not a copy per layer."""
+    sources = {id(layer.group_factors[0]) if layer.group_factors and layer.group_factors[2] is layer.factors
+               else None for layer in layers}
+    if len(sources) == 1 and None not in sources:
+        factors = layers[0].group_factors[0]
+        rows = [layer.group_factors[1] for layer in layers]
+        if rows == list(range(factors.hsv.shape[0])):
+            return factors
+        index = torch.tensor(rows, device=factors.hsv.device)
+        return HankelFactors(*(getattr(factors, name).index_select(0, index) for name in _FACTOR_FIELDS))
     return HankelFactors(*(torch.stack([getattr(layer.factors, name) for layer in layers])
                            for name in _FACTOR_FIELDS))
 
@@ -179,6 +192,7 @@ def compute_hsvs(groups, horizon, criterion, min_ratio):
             for i, layer in enumerate(members):
                 layer.hsv = hsv[i]
                 layer.factors = HankelFactors(*(getattr(factors, name)[i] for name in _FACTOR_FIELDS))
+                layer.group_factors = (factors, i, layer.factors)
         else:
             members[0].hsv = hankel_factors(members[0].system, horizon=horizon).hsv.cpu().numpy()
         share = (time.perf_counter() - t0) / len(members)

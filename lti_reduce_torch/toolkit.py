@@ -197,6 +197,9 @@ def stack_reduced(reduced, *, batch=None, layer="layer", device=None):
     orders = {s.n for s in systems}
     if len(orders) != 1:
         raise ValueError(f"{layer}: all reduced systems must have the same order, got orders {sorted(orders)}")
+    if len(systems) == 1:      # a view, not a copy (D alone is h x h for an LRU layer)
+        return ReducedMatrices(*(torch.as_tensor(getattr(systems[0], k)).to(device=device, dtype=_C).unsqueeze(0)
+                                 for k in "ABCD"))
     return ReducedMatrices(*(torch.stack([torch.as_tensor(getattr(s, k)).to(device=device, dtype=_C)
                                           for s in systems]) for k in "ABCD"))
 
