@@ -417,8 +417,9 @@ def _cholesky_route(xp, P, m):
     # ||R^-1||_2^2 = ||H^-1||_2 from below by power steps on R^-H R^-1, from a fixed start
     x = xp.astype(1.0 + 0.5 * xp.sin(xp.arange(n, dtype=xp.float64, device=device_of(P))), P.dtype)
     x = xp.broadcast_to(x, R.shape[:-1])[..., :, None]
+    R_inv_h = conj_t(xp, R_inv)
     for _ in range(6):
-        y = conj_t(xp, R_inv) @ (R_inv @ x)
+        y = R_inv_h @ (R_inv @ x)
         size = xp.sqrt(xp.sum(xp.real(y * xp.conj(y)), axis=(-2, -1)))
         x = y / xp.astype(size, y.dtype)[..., None, None]
     y = R_inv @ x

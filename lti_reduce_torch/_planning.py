@@ -16,8 +16,8 @@ import torch
 from lti_reduce import DiagonalStateSpace, HankelFactors, StateSpace, check_order, choose_order, hankel_factors
 from ._registry import get_adapter
 
-__all__ = ["LayerPlan", "plan_layers", "group_layers", "compute_hsvs", "stack_diagonal", "stack_factors",
-           "pad_dead_states"]
+__all__ = ["LayerPlan", "plan_layers", "group_layers", "compute_hsvs", "stack_diagonal", "stack_layer_systems",
+           "stack_factors", "pad_dead_states"]
 
 _FACTOR_FIELDS = ("Lc", "Lo", "U", "hsv", "Vh")
 
@@ -164,6 +164,25 @@ def stack_diagonal(systems):
                               check_finite=False)      # each system checked its arrays when built
 
 
+def _whole_group(layers):
+    """The group record ``(factors, stacked system)`` when ``layers`` are exactly the rows of one
+    group of :func:`compute_hsvs`, in order and unchanged since; else None."""
+    records = [layer.group_factors for layer in layers]
+    if any(r is None or r[2] is not layer.factors for r, layer in zip(records, layers)):
+        return None
+    if len({id(r[0]) for r in records}) != 1 or [r[1] for r in records] != list(range(records[0][0].hsv.shape[0])):
+        return None
+    if any(layer.system is not r[4] for r, layer in zip(records, layers)):
+        return None
+    return records[0][0], records[0][3]
+
+
+def stack_layer_systems(layers):
+    """:func:`stack_diagonal` of the layers' systems, reusing the stack of their group if it is one."""
+    whole = _whole_group(layers)
+    return whole[1] if whole is not None else stack_diagonal([layer.system for layer in layers])
+
+
 def stack_factors(layers):
     """The layers' HankelFactors stacked along a new leading dimension.
 
@@ -187,12 +206,13 @@ def compute_hsvs(groups, horizon, criterion, min_ratio):
     for members in groups:
         t0 = time.perf_counter()
         if isinstance(members[0].system, DiagonalStateSpace):
-            factors = hankel_factors(stack_diagonal([layer.system for layer in members]), horizon=horizon)
+            stacked = stack_diagonal([layer.system for layer in members])
+            factors = hankel_factors(stacked, horizon=horizon)
             hsv = factors.hsv.cpu().numpy()
             for i, layer in enumerate(members):
                 layer.hsv = hsv[i]
                 layer.factors = HankelFactors(*(getattr(factors, name)[i] for name in _FACTOR_FIELDS))
-                layer.group_factors = (factors, i, layer.factors)
+                layer.group_factors = (factors, i, layer.factors, stacked, layer.system)
         else:
             members[0].hsv = hankel_factors(members[0].system, horizon=horizon).hsv.cpu().numpy()
         share = (time.perf_counter() - t0) / len(members)
