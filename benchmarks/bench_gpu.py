@@ -5,6 +5,8 @@ float64 / complex128), a stack of layers is built at n = 256 and timed:
 
 * the reduction event ``reduce_(model, order=32)`` (Gramian factors, SVD, truncation,
   re-diagonalisation, guards, swap), on the parameters' device;
+* the host reads of one event (:class:`~lti_reduce_torch.diagnostics.HostReadCounter`,
+  counted in a separate untimed event): each is a synchronisation on a GPU;
 * one training step (forward + backward + Adam) before (n = 256) and after (n = 32) the
   event, and the speed-up of the step.
 
@@ -31,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _report import finish  # noqa: E402
 
 from lti_reduce_torch import reduce_  # noqa: E402
+from lti_reduce_torch.diagnostics import HostReadCounter  # noqa: E402
 from lti_reduce_torch.layers import LRU, S4D, S5  # noqa: E402
 
 LAYERS = {"LRU": LRU, "S5": S5, "S4D": S4D}
@@ -69,11 +72,13 @@ def _step_fn(model, u):
 
 
 def measure(cls, device, dtype, args):
-    """(event seconds, step seconds at n, step seconds at r) for one layer type on one device."""
+    """(event seconds, host reads of one event, step seconds at n and at r) for one layer type on one device."""
     u = torch.randn(args.batch, args.length, args.h, device=device, dtype=dtype)
     fresh = [_model(cls, args.layers, args.h, args.n, device, dtype, seed=k) for k in range(args.repeats + 1)]
     reduce_(fresh.pop(), order=args.r)                     # warm-up (kernels, caches)
     event = _timed(lambda: reduce_(fresh.pop(), order=args.r), device, args.repeats)
+    with HostReadCounter() as counter:                     # untimed: the mode slows every call
+        reduce_(_model(cls, args.layers, args.h, args.n, device, dtype, seed=0), order=args.r)
     big = _model(cls, args.layers, args.h, args.n, device, dtype, seed=0)
     step_big = _step_fn(big, u)
     step_big()
@@ -82,7 +87,7 @@ def measure(cls, device, dtype, args):
     step_small = _step_fn(big, u)
     step_small()
     t_small = _timed(step_small, device, args.repeats)
-    return event, t_big, t_small
+    return event, counter.total, t_big, t_small
 
 
 def main(argv=None):
@@ -110,15 +115,15 @@ def main(argv=None):
              + ", ".join(torch.cuda.get_device_name(d) if d.type == "cuda" else "cpu" for d in devices),
              f"{args.layers} layer(s), h={args.h}, n={args.n} -> {args.r}, L={args.length}, batch={args.batch}, "
              f"medians of {args.repeats}", "",
-             "| layer | arithmetic | device | event | step n=%d | step n=%d | step speed-up |" % (args.n, args.r),
-             "|---|---|---|---|---|---|---|"]
+             "| layer | arithmetic | device | event | host reads / event | step n=%d | step n=%d | step speed-up |"
+             % (args.n, args.r), "|---|---|---|---|---|---|---|---|"]
     rows = {}
     for name, cls in LAYERS.items():
         for arithmetic, dtype in DTYPES.items():
             for device in devices:
-                event, t_big, t_small = measure(cls, device, dtype, args)
+                event, reads, t_big, t_small = measure(cls, device, dtype, args)
                 rows[name, arithmetic, device.type] = event
-                lines.append(f"| {name} | {arithmetic} | {device.type} | {event * 1e3:.1f} ms | {t_big * 1e3:.1f} ms "
+                lines.append(f"| {name} | {arithmetic} | {device.type} | {event * 1e3:.1f} ms | {reads} | {t_big * 1e3:.1f} ms "
                              f"| {t_small * 1e3:.1f} ms | {t_big / t_small:.2f}x |")
                 print(lines[-1], flush=True)
     if len(devices) == 2:

@@ -23,7 +23,8 @@ def test_bench_gpu_cpu_smoke(tmp_path):
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[2] == "cpu"
-        assert all(float(c.split()[0]) > 0 for c in cells[3:6])
+        assert float(cells[3].split()[0]) > 0 and all(float(c.split()[0].rstrip("x")) > 0 for c in cells[5:8])
+        assert 0 < int(cells[4]) <= 40                     # host reads of one event
 
 
 def test_bench_gpu_refuses_a_missing_cuda_device():

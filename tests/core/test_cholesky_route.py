@@ -94,3 +94,20 @@ def test_slycot_agrees_on_the_route(monkeypatch):
     hsv_ref = np.sort(out[-1])[::-1][::2]              # each HSV of the complex system twice
     hsv = hankel_singular_values(system)
     assert compare(hsv, hsv_ref) < 1e-10
+
+
+def test_array_api_path_of_the_route_with_a_fallback(monkeypatch):
+    """The device path (torch without the host shortcut) takes the route and falls back per element."""
+    torch = pytest.importorskip("torch")
+    from lti_reduce import _hammarling
+    good = lru_like(24, 8, 8, seed=1)
+    rng = np.random.default_rng(2)
+    lam = 0.5 + 1e-3 * rng.uniform(size=24) + 1j * 1e-3 * rng.uniform(size=24)
+    bad = DiagonalStateSpace(lam, np.tile(rng.standard_normal((24, 1)), (1, 8)), good.C, dt=True)
+    arrays = [torch.as_tensor(np.stack([getattr(good, k), getattr(bad, k)])) for k in ("eigenvalues", "B", "C", "D")]
+    stacked = DiagonalStateSpace(*arrays, dt=True)
+    host = hankel_singular_values(stacked)
+    monkeypatch.setattr(_hammarling, "HOST_FAST_PATH", False)
+    device_path = hankel_singular_values(stacked)
+    assert isinstance(device_path, torch.Tensor)
+    assert compare(device_path.numpy(), host.numpy()) < 1e-11

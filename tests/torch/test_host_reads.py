@@ -1,9 +1,10 @@
 """GPU readiness, checked on the CPU: how often a reduction event reads values back to the host.
 
 On a GPU every host read (``bool(t)``, ``float(t)``, ``.item()``, ``.tolist()``, ``.cpu()``,
-``.numpy()``) waits for the device to finish. The counts below are taken with a
-``TorchFunctionMode`` that sees these calls on CPU tensors too, so a guard that reads one
-value per parameter, per channel or per intermediate container cannot creep back in.
+``.numpy()``) waits for the device to finish. The counts below are taken with
+:class:`lti_reduce_torch.diagnostics.HostReadCounter`, which sees these calls on CPU tensors
+too, so a guard that reads one value per parameter, per channel or per intermediate
+container cannot creep back in.
 
 Budget of one ``reduce_`` (issue 13, item 4): per layer, at most ``PER_LAYER`` reads (the
 adapter's check of its own system, the guards of the rebuild fetched together, the commit
@@ -12,55 +13,19 @@ recursion's transfers, the HSVs, one finiteness check of all reduced matrices). 
 grows with n, h, or the number of S4D channels.
 """
 
-import collections
-
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch.overrides import TorchFunctionMode  # noqa: E402
-
 from lti_reduce_torch import reduce_  # noqa: E402
+from lti_reduce_torch.diagnostics import HostReadCounter  # noqa: E402
 from lti_reduce_torch.layers import LRU, S4D, S5  # noqa: E402
 from lti_reduce_torch.toolkit import probe_points  # noqa: E402
 
-#: measured 2026-11-30: 7 per layer and 8 per group (4 of them the host factor recursion's
-#: transfers); the budget leaves one spare of each
+#: measured 2026-11-30: 7 per layer and 9 per group (4 of them the host factor recursion's
+#: transfers); the budget leaves one spare per layer (before issue 13: 63 for one LRU layer,
+#: 628 for one S4D layer of 64 channels)
 PER_LAYER = 8
 PER_GROUP = 9
-
-_READS = {"__bool__", "__float__", "__int__", "__index__", "__complex__", "item", "tolist", "numpy",
-          "__array__", "cpu"}
-
-
-class HostReadCounter(TorchFunctionMode):
-    """Count calls that move tensor values to the host (``.cpu().numpy()`` counts once).
-
-    Also counts tensors built from Python data (``torch.tensor``/``as_tensor``), each a
-    blocking host-to-device copy on a GPU, in :attr:`uploads`.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.reads = collections.Counter()
-        self.uploads = 0
-        self._moved = set()
-
-    @property
-    def total(self):
-        return sum(self.reads.values())
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = getattr(func, "__name__", "")
-        out = func(*args, **(kwargs or {}))
-        if name in ("numpy", "__array__") and args and id(args[0]) in self._moved:
-            self._moved.discard(id(args[0]))          # the .cpu() before it was the transfer
-        elif name in _READS:
-            self.reads[name] += 1
-            if name == "cpu":
-                self._moved.add(id(out))
-        elif name in ("tensor", "as_tensor") and not (args and isinstance(args[0], torch.Tensor)):
-            self.uploads += 1
-        return out
 
 
 def _count_reduce(model, **criterion):
