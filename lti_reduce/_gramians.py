@@ -112,20 +112,21 @@ def _hermitian_part(xp, P):
 # --------------------------------------------------------------------------------------
 # diagonal systems: closed form, array-API (numpy, torch, ...)
 # --------------------------------------------------------------------------------------
-def diagonal_gramian(system, kind, horizon=None):
+def diagonal_gramian(system, kind, horizon=None, hermitian=True):
     """Closed-form Gramian of a DiagonalStateSpace, shape (..., n, n), in its namespace.
 
     ``P_ij = (B B^H)_ij / (1 - l_i conj(l_j))`` (discrete), ``-(B B^H)_ij / (l_i + conj(l_j))``
     (continuous); ``Q`` likewise with ``C^H C`` and ``conj(l_i) l_j``. Cost O(n^2 (m + p)).
+    ``hermitian=False`` skips the symmetrisation (for a consumer that reads one triangle).
     """
     xp = system._xp
-    lam = xp.astype(system.eigenvalues, xp.complex128)
+    lam = xp.astype(system.eigenvalues, xp.complex128, copy=False)
     if kind == "c":
-        X = xp.astype(system.B, xp.complex128)
+        X = xp.astype(system.B, xp.complex128, copy=False)
         outer = X @ conj_t(xp, X)
         left, right = lam[..., :, None], xp.conj(lam)[..., None, :]
     else:
-        X = xp.astype(system.C, xp.complex128)
+        X = xp.astype(system.C, xp.complex128, copy=False)
         outer = conj_t(xp, X) @ X
         left, right = xp.conj(lam)[..., :, None], lam[..., None, :]
     if system.is_discrete:
@@ -148,7 +149,8 @@ def diagonal_gramian(system, kind, horizon=None):
             integral = xp.where(total == 0, xp.full_like(total, float(horizon)),
                                 xp.expm1(total * horizon) / safe)
             P = outer * integral
-    P = _hermitian_part(xp, P)
+    if hermitian:
+        P = _hermitian_part(xp, P)
     real = not system.is_complex
     return xp.real(P) if real else P
 
@@ -361,8 +363,9 @@ def diagonal_factors(system):
     discrete = system.is_discrete
     out = []
     for kind, lam_k, M in (("c", lam, system.B), ("o", xp.conj(lam), conj_t(xp, system.C))):
-        L, accurate = _cholesky_route(xp, diagonal_gramian(system, kind), M.shape[-1]) if CHOLESKY_ROUTE \
-            else (None, None)
+        # Cholesky reads the lower triangle only: no symmetrisation pass
+        L, accurate = _cholesky_route(xp, diagonal_gramian(system, kind, hermitian=False), M.shape[-1]) \
+            if CHOLESKY_ROUTE else (None, None)
         if L is None:
             L = diagonal_factor(xp, lam_k, M, discrete)
         elif not bool(xp.all(accurate)):        # one host read: the exact recursion where needed
@@ -409,20 +412,29 @@ def _cholesky_route(xp, P, m):
         R = xp.linalg.cholesky(P / (scale[..., :, None] * scale[..., None, :]))
     except (ValueError, RuntimeError):         # numpy's / torch's LinAlgError: not positive definite
         return None, None
-    eye = xp.eye(n, dtype=P.dtype, device=device_of(P))
-    if is_numpy(xp):
-        R_inv = sla.solve_triangular(R, np.broadcast_to(eye, R.shape), lower=True, check_finite=False)
-    else:
-        R_inv = xp.linalg.solve(R, xp.broadcast_to(eye, R.shape))
+    if is_numpy(xp):        # triangular solves with one vector: O(n^2) per power step
+        def inverse(x):
+            return sla.solve_triangular(R, x, lower=True, check_finite=False)
+
+        def inverse_h(x):
+            return sla.solve_triangular(R, x, lower=True, trans="C", check_finite=False)
+    else:                   # the array API has no triangular solve: one explicit inverse
+        R_inv = xp.linalg.solve(R, xp.broadcast_to(xp.eye(n, dtype=P.dtype, device=device_of(P)), R.shape))
+        R_inv_h = conj_t(xp, R_inv)
+
+        def inverse(x):
+            return R_inv @ x
+
+        def inverse_h(x):
+            return R_inv_h @ x
     # ||R^-1||_2^2 = ||H^-1||_2 from below by power steps on R^-H R^-1, from a fixed start
     x = xp.astype(1.0 + 0.5 * xp.sin(xp.arange(n, dtype=xp.float64, device=device_of(P))), P.dtype)
     x = xp.broadcast_to(x, R.shape[:-1])[..., :, None]
-    R_inv_h = conj_t(xp, R_inv)
     for _ in range(6):
-        y = R_inv_h @ (R_inv @ x)
+        y = inverse_h(inverse(x))
         size = xp.sqrt(xp.sum(xp.real(y * xp.conj(y)), axis=(-2, -1)))
         x = y / xp.astype(size, y.dtype)[..., None, None]
-    y = R_inv @ x
+    y = inverse(x)
     inverse_norm = xp.sum(xp.real(y * xp.conj(y)), axis=(-2, -1))
     eps = float(np.finfo(np.float64).eps)
     estimate = 4.0 * math.sqrt(n + m) * eps * 2.0 * inverse_norm

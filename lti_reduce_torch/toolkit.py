@@ -421,7 +421,11 @@ def probed_response(system, z, probe):
         n = system.A.shape[-1]
         pencil = z[:, None, None] * torch.eye(n, dtype=_C, device=z.device) - system.A.to(_C)
         X = torch.linalg.solve(pencil, Bv.to(_C).expand(z.shape[0], n, Bv.shape[-1]))
-    return system.C.to(_C)[..., None, :, :] @ X.to(_C) + Dv.to(_C)[..., None, :, :]
+    # C @ X as one product over the k points: a broadcast batched matmul would copy C k times
+    k, n, q = X.shape[-3:]
+    Xt = X.to(_C).transpose(-3, -2).reshape(X.shape[:-3] + (n, k * q))
+    CX = (system.C.to(_C) @ Xt).reshape(Xt.shape[:-2] + (system.C.shape[-2], k, q)).transpose(-3, -2)
+    return CX + Dv.to(_C)[..., None, :, :]
 
 
 def _real_part_response(system, z, probe):
