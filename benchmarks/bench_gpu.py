@@ -29,7 +29,8 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [_HERE, os.path.dirname(_HERE)]     # this checkout's packages, not an installed copy
 from _report import finish  # noqa: E402
 
 from lti_reduce_torch import reduce_  # noqa: E402
