@@ -293,12 +293,17 @@ def modal_form(A, B, C, *, cond_max=1e8, layer="layer", where=None):
     if A.shape[-1] == 0:
         return ModalForm(A.new_zeros(A.shape[:-1]), B, C)
     lam, V = torch.linalg.eig(A)
-    cond = torch.linalg.cond(V).reshape(-1)
-    # both guards in one host read (each read is a synchronisation on a GPU); the details
+    finite = torch.isfinite(V)
+    # non-finite entries zeroed: the SVD behind cond() would raise on them (the flag refuses)
+    cond = torch.linalg.cond(torch.where(finite, V, torch.zeros_like(V))).reshape(-1)
+    # every guard in one host read (each read is a synchronisation on a GPU); the details
     # are read only to word a refusal
-    if bool(_stable_flag(lam) & (cond <= cond_max).all()):      # a NaN condition number fails
+    if bool(_stable_flag(lam) & finite.all() & (cond <= cond_max).all()):   # a NaN cond fails
         return ModalForm(lam, torch.linalg.solve(V, B), C @ V)
     check_stable_eigenvalues(lam, layer=layer, where=where)
+    if not bool(finite.all()):
+        raise ReductionRefusedError(f"{layer}: the eigenvectors of the reduced A are not finite; the modal "
+                                    f"form would not reproduce the reduced system")
     worst = int(torch.argmax(torch.nan_to_num(cond, nan=math.inf)))
     cw = float(cond[worst])
     if not cw <= cond_max:
