@@ -16,7 +16,8 @@ grows with n, h, or the number of S4D channels.
 import pytest
 
 torch = pytest.importorskip("torch")
-from lti_reduce_torch import reduce_  # noqa: E402
+from lti_reduce_torch import reduce_, register_adapter  # noqa: E402
+from lti_reduce_torch.adapters import LRUAdapter  # noqa: E402
 from lti_reduce_torch.diagnostics import HostReadCounter  # noqa: E402
 from lti_reduce_torch.layers import LRU, S4D, S5  # noqa: E402
 from lti_reduce_torch.toolkit import probe_points  # noqa: E402
@@ -124,3 +125,40 @@ def test_batched_truncation_equals_element_by_element():
         for name in "ABCD":
             assert torch.allclose(getattr(got.system, name), getattr(one.system, name), rtol=1e-10, atol=1e-12)
         assert got.error_bound == pytest.approx(one.error_bound, rel=1e-12)
+
+
+class _NaNLRU(LRU):
+    """An LRU whose adapter returns a NaN in one new value (the guard must still name it)."""
+
+
+class _NaNAdapter(LRUAdapter):
+    def rebuild(self, module, reduced):
+        values = super().rebuild(module, reduced)
+        values["theta_log"] = values["theta_log"].clone()
+        values["theta_log"][0] = float("nan")
+        return values
+
+
+register_adapter(_NaNLRU, _NaNAdapter())
+
+
+def test_guards_fetched_together_still_name_the_culprit():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(_NaNLRU(4, 12), LRU(4, 12))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    params = list(model.parameters())
+    with pytest.raises(ValueError, match="new value of 'theta_log' contains NaN or infinity"):
+        reduce_(model, energy=0.1)
+    assert list(model.parameters()) == params                  # same objects: nothing swapped
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_unchanged_values_keep_their_parameter_objects():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(LRU(4, 12))
+    D = model[0].D
+    report = reduce_(model, order=12)                        # full order: nothing to reduce
+    assert report.layers[0].status == "unchanged" and model[0].D is D
+    report = reduce_(model, order=6)
+    assert report.layers[0].status == "reduced" and model[0].n == 6
+    assert model[0].D is D                       # D comes back bit-identical: the object is kept
