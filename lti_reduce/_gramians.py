@@ -365,9 +365,13 @@ def diagonal_factors(system):
     discrete = system.is_discrete
     out = []
     for kind, lam_k, M in (("c", lam, system.B), ("o", xp.conj(lam), conj_t(xp, system.C))):
+        # one input/output: the exact recursion is an O(n^2) elementwise update, cheaper than
+        # the Cholesky factorisation alone (and the Cauchy Gramian of one column is too
+        # ill-conditioned for the route beyond a few dozen states)
+        use_route = CHOLESKY_ROUTE and M.shape[-1] > 1
         # Cholesky reads the lower triangle only: no symmetrisation pass
         L, accurate = _cholesky_route(xp, diagonal_gramian(system, kind, hermitian=False), M.shape[-1]) \
-            if CHOLESKY_ROUTE else (None, None)
+            if use_route else (None, None)
         if L is None:
             L = diagonal_factor(xp, lam_k, M, discrete)
         elif not bool(xp.all(accurate)):        # one host read: the exact recursion where needed
