@@ -102,7 +102,7 @@ def main(argv=None):
         args.layers, args.h, args.n, args.r, args.length, args.batch = 1, 4, 16, 4, 32, 2
         args.repeats = args.repeats or 1
     else:
-        args.layers, args.h, args.n, args.r, args.length, args.batch = 2, 64, 256, 32, 1024, 16
+        args.layers, args.h, args.n, args.r, args.length, args.batch = 2, 32, 256, 32, 1024, 8
         args.repeats = args.repeats or 5
     requested = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if requested not in ("cpu", "cuda"):
@@ -115,7 +115,8 @@ def main(argv=None):
              f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, devices: "
              + ", ".join(torch.cuda.get_device_name(d) if d.type == "cuda" else "cpu" for d in devices),
              f"{args.layers} layer(s), h={args.h}, n={args.n} -> {args.r}, L={args.length}, batch={args.batch}, "
-             f"medians of {args.repeats}", "",
+             f"medians of {args.repeats}, load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
+             "",
              "| layer | arithmetic | device | event | host reads / event | step n=%d | step n=%d | step speed-up |"
              % (args.n, args.r), "|---|---|---|---|---|---|---|---|"]
     rows = {}
@@ -132,6 +133,7 @@ def main(argv=None):
         for name in LAYERS:
             for arithmetic in DTYPES:
                 lines.append(f"| {name} | {arithmetic} | {rows[name, arithmetic, 'cuda'] / rows[name, arithmetic, 'cpu']:.2f} |")
+    lines += ["", f"load average at end {os.getloadavg()[0]:.1f}"]
     return finish(lines, args.out, 0)
 
 
