@@ -293,20 +293,20 @@ def hankel_singular_values(system, *, horizon=None):
 def _apply_A(system, X):
     """A @ X, without forming A for a diagonal system."""
     if isinstance(system, DiagonalStateSpace):
-        return system.eigenvalues[:, None] * X
+        return system.eigenvalues[..., :, None] * X
     return system.A @ X
 
 
 def _projections(xp, factors, r, method):
-    """V, W (n, r) with W^H V = I from the factors' SVD (square-root or balancing-free).
+    """V, W (..., n, r) with W^H V = I from the factors' SVD (square-root or balancing-free).
 
     For 'bfsr' also returns ``(W0, M)``: W0 orthonormal with ``W = W0 M^{-H}``,
     ``M = W0^H V``; 'sr' returns None there."""
-    s = factors.hsv[:r]
-    U_r = factors.U[:, :r]
-    V_r = conj_t(xp, factors.Vh[:r, :])
+    s = factors.hsv[..., :r]
+    U_r = factors.U[..., :, :r]
+    V_r = conj_t(xp, factors.Vh[..., :r, :])
     if method == "sr":
-        scale = xp.astype(1.0 / xp.sqrt(s), U_r.dtype)
+        scale = xp.astype(1.0 / xp.sqrt(s), U_r.dtype)[..., None, :]
         W = (factors.Lo @ U_r) * scale
         V = (factors.Lc @ V_r) * scale
         return V, W, None
@@ -336,8 +336,8 @@ def _reduce_one(system, factors, r, method, match):
         # backward stable in M, i.e. its error is a slightly different oblique projection.
         W0, M = oblique
         W0h = conj_t(xp, W0)
-        reduced = xp.linalg.solve(M, xp.concat([W0h @ _apply_A(system, V), W0h @ B], axis=1))
-        return (reduced[:, :r], reduced[:, r:], C @ V, D), V, W
+        reduced = xp.linalg.solve(M, xp.concat([W0h @ _apply_A(system, V), W0h @ B], axis=-1))
+        return (reduced[..., :r], reduced[..., r:], C @ V, D), V, W
     # singular perturbation: balanced realisation of the minimal part (k nonzero HSVs), then
     # eliminate the fast states x2 by setting x2' = 0 (continuous) / x2[k+1] = x2[k] (discrete)
     k = int(xp.sum(xp.astype(factors.hsv > 0, xp.int64)))
@@ -550,7 +550,8 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
     if batch:
         count = math.prod(batch)
         flat = DiagonalStateSpace(*(_flatten(system._xp, a, len(batch)) for a in
-                                    (system.eigenvalues, system.B, system.C, system.D)), dt=system.dt)
+                                    (system.eigenvalues, system.B, system.C, system.D)), dt=system.dt,
+                                  check_finite=False)     # the same, already checked, arrays
         if unstable == "keep":
             return tuple(balanced_truncation(flat[i], orders[i], tol=tol, energy=energy, method=method,
                                              match=match, unstable=unstable, alpha=alpha, horizon=horizon,
@@ -563,8 +564,7 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
         else:
             _check_factors(system, factors, horizon)
             factors = _flatten_factors(system._xp, factors, len(batch))
-        return tuple(_finish(flat[i], _element(factors, i), orders[i], tol, energy, method, match, horizon, warn)
-                     for i in range(count))
+        return _finish_batch(flat, factors, orders, tol, energy, method, match, horizon, warn)
     schur = None
     if horizon is None:
         if isinstance(system, DiagonalStateSpace):
@@ -687,6 +687,61 @@ def rounding_allowance(system, factors, r, match):
     # W^H V = I only to rounding (the projection itself is rounded, not just the products)
     projection = 4 * n * norm_W * norm_V * (h_y * norm_A * h_x + h_y * norm_B + norm_C * h_x)
     return float(_EPS * (hsv_term + projection))
+
+
+def _finish_batch(system, factors, orders, tol, energy, method, match, horizon, warn):
+    """:func:`_finish` for each element of a flat batch, with the truncations of equal order batched.
+
+    One host transfer of the HSVs and one finiteness check for the whole batch (on a GPU each
+    is a synchronisation), instead of several per element."""
+    xp = system._xp
+    if match != "truncate":           # SPA: each element has its own minimal order
+        return tuple(_finish(system[i], _element(factors, i), orders[i], tol, energy, method, match, horizon,
+                             warn) for i in range(len(orders)))
+    hsv_host = to_numpy(factors.hsv)
+    choices = [choose_order(h, order=o, tol=tol, energy=energy) for h, o in zip(hsv_host, orders)]
+    if warn:
+        for choice in choices:
+            warn_order_notes(choice.notes, stacklevel=3)
+    by_order = {}
+    for i, choice in enumerate(choices):
+        by_order.setdefault(choice.order, []).append(i)
+    dev = device_of(system.B)
+    parts, flags = {}, []
+    for r, members in by_order.items():
+        if r == 0:
+            continue
+        if len(members) == len(choices):
+            sub, sub_factors = system, factors
+        else:
+            index = xp.asarray(members, device=dev)
+            sub = DiagonalStateSpace(*(xp.take(a, index, axis=0) for a in
+                                       (system.eigenvalues, system.B, system.C, system.D)),
+                                     dt=system.dt, check_finite=False)
+            sub_factors = HankelFactors(*(xp.take(a, index, axis=0) for a in
+                                          (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
+        matrices, V, W = _reduce_one(sub, sub_factors, r, method, match)
+        parts[r] = (members, matrices, V, W)
+        flags += [xp.all(xp.isfinite(a)) for a in matrices[:3]]
+    # the projections of checked data can still overflow: one read checks every reduced matrix
+    finite = bool(xp.all(xp.stack(flags))) if flags else True
+    out = [None] * len(choices)
+    for r, (members, (A_r, B_r, C_r, D_r), V, W) in parts.items():
+        for j, i in enumerate(members):
+            reduced = StateSpace(A_r[j], B_r[j], C_r[j], D_r[j], dt=system.dt, check_finite=not finite)
+            bound = None if horizon is not None else error_bound(hsv_host[i], r)
+            allowance = None if horizon is not None else \
+                functools.partial(rounding_allowance, system[i], _element(factors, i), r, match)
+            out[i] = BalancedTruncationResult(reduced, factors.hsv[i], r, bound, V[j], W[j], method, match,
+                                              choices[i].notes, allowance)
+    for i in by_order.get(0, ()):
+        bound = None if horizon is not None else error_bound(hsv_host[i], 0)
+        empty = xp.zeros((system.n, 0), dtype=system.B.dtype, device=dev)
+        allowance = None if horizon is not None else \
+            functools.partial(rounding_allowance, system[i], _element(factors, i), 0, match)
+        out[i] = BalancedTruncationResult(_static(xp, system[i], system.D[i]), factors.hsv[i], 0, bound, empty,
+                                          empty, method, match, choices[i].notes, allowance)
+    return tuple(out)
 
 
 def _static(xp, system, D):

@@ -55,13 +55,24 @@ def _validate(xp, name, x, ndim_min):
     if not (xp.isdtype(x.dtype, "real floating") or xp.isdtype(x.dtype, "complex floating")
             or xp.isdtype(x.dtype, "integral") or xp.isdtype(x.dtype, "bool")):
         raise InvalidParameterError(f"{name} must hold real or complex numbers, got dtype {x.dtype}")
-    if not bool(xp.all(xp.isfinite(x))):
-        raise NonFiniteError(f"{name} contains NaN or infinity; a state-space system needs finite entries")
 
 
-def _widen(xp, arrays):
+def _check_finite(xp, named):
+    """Raise NonFiniteError naming the first non-finite array of ``{name: array}``.
+
+    One host read for all arrays together (on a GPU each read is a synchronisation); the
+    arrays are inspected one by one only to name the culprit."""
+    flags = [xp.all(xp.isfinite(x)) for x in named.values()]
+    if bool(xp.all(xp.stack(flags))):
+        return
+    for name, x in named.items():
+        if not bool(xp.all(xp.isfinite(x))):
+            raise NonFiniteError(f"{name} contains NaN or infinity; a state-space system needs finite entries")
+
+
+def _widen(xp, arrays, copy=True):
     dtype = wide_dtype(xp, *arrays)
-    return [None if a is None else xp.astype(a, dtype) for a in arrays]
+    return [None if a is None else xp.astype(a, dtype, copy=copy) for a in arrays]
 
 
 def _asarray(x, xp=None):
@@ -143,6 +154,12 @@ class StateSpace(_SystemBase):
     dt : float or True, optional
         0 (default) for continuous time; a positive sampling period, or True, for
         discrete time.
+    check_finite : bool, optional
+        Check that every entry is finite and store copies (default). ``False`` skips the
+        check, which on a GPU is a host synchronisation, and keeps arrays that already
+        have the wide dtype without copying them: only for arrays computed from checked
+        ones by code that guards its own results (as :func:`balanced_truncation` does)
+        and does not modify them afterwards.
 
     Notes
     -----
@@ -170,7 +187,7 @@ class StateSpace(_SystemBase):
     D: object
     dt: object
 
-    def __init__(self, A, B, C, D=None, dt=0.0):
+    def __init__(self, A, B, C, D=None, dt=0.0, *, check_finite=True):
         xp, A = _asarray(A)
         _, B = _asarray(B, None if is_numpy(xp) else xp)
         _, C = _asarray(C, None if is_numpy(xp) else xp)
@@ -199,7 +216,9 @@ class StateSpace(_SystemBase):
             _validate(xp, "D", D, 2)
             if tuple(D.shape) != (p, m):
                 raise ShapeError(f"D must have shape (p, m) = ({p}, {m}) to match C and B, got {tuple(D.shape)}")
-        A, B, C, D = _widen(xp, [A, B, C, D])
+        if check_finite:
+            _check_finite(xp, {"A": A, "B": B, "C": C, "D": D})
+        A, B, C, D = _widen(xp, [A, B, C, D], copy=check_finite)
         for name, value in zip("ABCD", (A, B, C, D)):
             object.__setattr__(self, name, value)
         object.__setattr__(self, "dt", _check_dt(dt))
@@ -308,6 +327,8 @@ class DiagonalStateSpace(_SystemBase):
     D : array, shape (..., p, m), optional
     dt : float or True, optional
         As for :class:`StateSpace`.
+    check_finite : bool, optional
+        As for :class:`StateSpace`.
 
     Notes
     -----
@@ -323,7 +344,7 @@ class DiagonalStateSpace(_SystemBase):
     D: object
     dt: object
 
-    def __init__(self, eigenvalues, B, C, D=None, dt=0.0):
+    def __init__(self, eigenvalues, B, C, D=None, dt=0.0, *, check_finite=True):
         xp, lam = _asarray(eigenvalues)
         _, B = _asarray(B, None if is_numpy(xp) else xp)
         _, C = _asarray(C, None if is_numpy(xp) else xp)
@@ -349,7 +370,9 @@ class DiagonalStateSpace(_SystemBase):
             _validate(xp, "D", D, 2)
             if tuple(D.shape) != batch + (p, m):
                 raise ShapeError(f"D must have shape (*batch, p, m) = {batch + (p, m)}, got {tuple(D.shape)}")
-        lam, B, C, D = _widen(xp, [lam, B, C, D])
+        if check_finite:
+            _check_finite(xp, {"eigenvalues": lam, "B": B, "C": C, "D": D})
+        lam, B, C, D = _widen(xp, [lam, B, C, D], copy=check_finite)
         object.__setattr__(self, "eigenvalues", lam)
         object.__setattr__(self, "B", B)
         object.__setattr__(self, "C", C)
@@ -397,7 +420,8 @@ class DiagonalStateSpace(_SystemBase):
         """One system (or sub-stack) of the batch."""
         if not self.batch_shape:
             raise IndexError("this DiagonalStateSpace has no batch dimension to index")
-        return DiagonalStateSpace(self.eigenvalues[index], self.B[index], self.C[index], self.D[index], dt=self.dt)
+        return DiagonalStateSpace(self.eigenvalues[index], self.B[index], self.C[index], self.D[index], dt=self.dt,
+                                  check_finite=False)     # already checked
 
     def to_dense(self):
         """Dense :class:`StateSpace` (requires an empty batch shape; index the batch first)."""
