@@ -5,6 +5,7 @@ Gramian factors (closed form for diagonal A, one Schur form for dense A), the SV
 ``Lo^H Lc``, and the projection ``W = Lo U_r S_r^{-1/2}``, ``V = Lc V_r S_r^{-1/2}``.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 import functools
 import math
@@ -92,6 +93,10 @@ class HankelFactors:
     hsv : array, shape (..., n)
         Hankel singular values, descending (numerically-zero ones exactly zero).
     Vh : array, shape (..., n, n)
+    source : tuple or None
+        ``(system, horizon)`` when :func:`hankel_factors` computed them: passing them back
+        with that very system object skips :func:`balanced_truncation`'s check that the
+        factors belong to the system (and its host reads); None for factors built by hand.
     """
 
     Lc: object
@@ -99,6 +104,7 @@ class HankelFactors:
     U: object
     hsv: object
     Vh: object
+    source: object = field(default=None, repr=False, compare=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -239,14 +245,14 @@ def hankel_factors(system, *, horizon=None):
     if isinstance(system, DiagonalStateSpace):
         if horizon is None:
             _check_stable(system)
-        return _diagonal_factors(system, horizon)
-    dense = system.to_numpy()
-    factors = _dense_factors(dense, horizon)
-    if is_numpy(system._xp):
-        return factors
-    xp, dev = system._xp, device_of(system.B)
-    return HankelFactors(*(xp.asarray(a, device=dev) for a in
-                           (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
+        factors = _diagonal_factors(system, horizon)
+    else:
+        factors = _dense_factors(system.to_numpy(), horizon)
+        if not is_numpy(system._xp):
+            xp, dev = system._xp, device_of(system.B)
+            factors = HankelFactors(*(xp.asarray(a, device=dev) for a in
+                                      (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
+    return dataclasses.replace(factors, source=(system, horizon))
 
 
 def hankel_singular_values(system, *, horizon=None):
@@ -540,7 +546,12 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
     criterion = check_criterion(order=order, tol=tol, energy=energy, n=system.n, batch=batch)
     alpha = _check_options(method, match, unstable, alpha, system.is_discrete)
     horizon = check_horizon(horizon, system.is_discrete)
-    check_scale(system, "balanced_truncation")
+    # factors that hankel_factors made for this very system object need no check (and no
+    # host reads: on a GPU each is a synchronisation)
+    trusted = isinstance(factors, HankelFactors) and factors.source is not None \
+        and factors.source[0] is system and factors.source[1] == horizon
+    if not trusted:
+        check_scale(system, "balanced_truncation")
     if system.n == 0:
         raise InvalidParameterError("the system has no states (n = 0): there is nothing to reduce")
     if criterion.kind != "order":
@@ -562,7 +573,8 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
                 _check_stable(flat, alpha)
             factors = _diagonal_factors(flat, horizon)
         else:
-            _check_factors(system, factors, horizon)
+            if not trusted:
+                _check_factors(system, factors, horizon)
             factors = _flatten_factors(system._xp, factors, len(batch))
         return _finish_batch(flat, factors, orders, tol, energy, method, match, horizon, warn)
     schur = None
@@ -577,7 +589,7 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
             if unstable == "error":
                 raise_unstable(outside, system.is_discrete, alpha=alpha)
             return _reduce_with_unstable_part(system, alpha, orders[0], tol, energy, method, match, warn)
-    if factors is not None:
+    if factors is not None and not trusted:
         _check_factors(system, factors, horizon)
     if isinstance(system, DiagonalStateSpace):
         if factors is None:
