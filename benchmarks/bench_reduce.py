@@ -1,11 +1,26 @@
-"""One reduction event of LRU stacks: ``lti_reduce_torch.reduce_`` vs the published numpy step.
+"""One reduction event of LRU stacks: ``reduce_`` vs the published step vs the floor, in one run.
 
 Shapes of the paper: (a) 1 layer, n=256, h=8 (sMNIST); (b) 6 layers, n=384, h=512
-(sCIFAR). Ours: ``reduce_(model, energy=tau)`` on the model's parameters (CPU here),
-including everything an event costs: LTI form, batched Gramian factors, SVD, truncation,
-re-diagonalisation with guards, parameter swap. Published: per layer, dense Gramians,
-``sqrt(eig(P Q))``, balancing transform with an explicit inverse, ``eig`` of the reduced A
-(``benchmarks/naive_published.py``), in complex64 as published and in complex128.
+(sCIFAR). Three things are timed, interleaved repeat by repeat (so that load from other
+processes hits them alike), one thread:
+
+* ours: ``reduce_(model, energy=tau)`` on the model's parameters (CPU), everything an event
+  costs: LTI form, batched Gramian factors, SVD, truncation, re-diagonalisation with its
+  guards and the exactness check, parameter swap;
+* published: per layer, dense Gramians, ``sqrt(eig(P Q))``, balancing transform with an
+  explicit inverse, ``eig`` of the reduced A (``benchmarks/naive_published.py``), in
+  complex64 as published (and complex128);
+* floor: the work no exact method can skip, with the same libraries: closed-form Gramians
+  and their Cholesky factors, the SVD of ``Lo^H Lc``, ``eig`` of each reduced r x r matrix
+  (r = ours), in complex128.
+
+Peak memory of one event (item 3 of issue 13) is measured in fresh child processes: the
+peak resident set size above the level before the event (numpy and torch alike; Linux),
+and, in a second child, the peak of numpy's allocations by ``tracemalloc``, against the
+size of the two Gramian factors (``2 L n^2`` complex128 numbers).
+
+Targets (issue 13): (b) ours >= 1.5x faster than published c64 and <= 1.3x the floor;
+(a) >= 2.5x faster than published c64. Exit status 1 when one is missed.
 
 Run (BLAS and torch at one thread; the OpenBLAS variables unset for this command only)::
 
@@ -14,10 +29,13 @@ Run (BLAS and torch at one thread; the OpenBLAS variables unset for this command
 
 import argparse
 import copy
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
+import tracemalloc
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
@@ -26,20 +44,15 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [_HERE, os.path.dirname(_HERE)]     # this checkout's packages, not an installed copy
 from naive_published import naive_reduce_layers  # noqa: E402
 from _report import finish  # noqa: E402
 
 from lti_reduce_torch import LRU, get_adapter, reduce_  # noqa: E402
 
-
-def _median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+CONFIGS = {"a": ("(a) sMNIST-shaped", 1, 256, 8), "b": ("(b) sCIFAR-shaped", 6, 384, 512),
+           "b-quick": ("(b) quick (scaled)", 2, 128, 128)}
 
 
 def _stack(layers, n, h, seed):
@@ -47,60 +60,147 @@ def _stack(layers, n, h, seed):
     return torch.nn.ModuleList(LRU(h, n) for _ in range(layers))
 
 
-def _published_inputs(model):
-    lams, Bs, Cs = [], [], []
-    for layer in model:
-        system = get_adapter(layer).reduction_system(layer)
-        lams.append(system.eigenvalues.numpy())
-        Bs.append(system.B.numpy())
-        Cs.append(system.C.numpy())
-    return lams, Bs, Cs
+def _systems(model):
+    return [get_adapter(layer).reduction_system(layer) for layer in model]
+
+
+def floor_step(systems, orders):
+    """Closed-form Gramians + Cholesky, SVD of Lo^H Lc, eig of an r x r matrix, per layer (torch, c128)."""
+    for system, r in zip(systems, orders):
+        lam, B, C = system.eigenvalues, system.B, system.C
+        P = (B @ B.mH) / (1 - lam[:, None] * lam.conj()[None, :])
+        Q = (C.mH @ C) / (1 - lam.conj()[:, None] * lam[None, :])
+        Lc, Lo = torch.linalg.cholesky(P), torch.linalg.cholesky(Q)
+        U, s, Vh = torch.linalg.svd(Lo.mH @ Lc, full_matrices=False)
+        torch.linalg.eig((U[:r, :r] * s[:r]) @ Vh[:r, :r])       # a dense r x r complex matrix
+
+
+def _interleaved(fns, repeats):
+    """Median time of each function, run round-robin (order rotated each repeat)."""
+    times = {name: [] for name in fns}
+    names = list(fns)
+    for k in range(repeats):
+        for name in names[k % len(names):] + names[:k % len(names)]:
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _status(field):
+    """A ``kB`` field of /proc/self/status (Linux), in bytes."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def memory_child(key, tau):
+    """Peak memory of one event above the level before it (run in a fresh process, Linux).
+
+    The kernel's peak-RSS mark is reset just before the event (``5`` written to
+    /proc/self/clear_refs), so the mark after it is the event's own peak (plus the modules
+    the first event imports lazily)."""
+    _, layers, n, h = CONFIGS[key]
+    model = _stack(layers, n, h, seed=0)
+    if os.environ.get("BENCH_REDUCE_TRACEMALLOC"):      # its bookkeeping would inflate the RSS
+        tracemalloc.start()
+        reduce_(model, energy=tau)
+        print(json.dumps({"numpy_peak": tracemalloc.get_traced_memory()[1]}))
+        return
+    before = _status("VmRSS")        # no warm-up: memory freed by it would be reused unseen
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+    reduce_(model, energy=tau)
+    print(json.dumps({"rss_peak": _status("VmHWM") - before, "factors": 2 * layers * n * n * 16}))
+
+
+def _memory(key, tau):
+    result = {}
+    for trace in ("", "1"):
+        env = dict(os.environ, BENCH_REDUCE_TRACEMALLOC=trace,
+                   PYTHONPATH=os.pathsep.join([os.path.dirname(_HERE), os.environ.get("PYTHONPATH", "")]))
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-child", key, "--tau", str(tau)],
+                             capture_output=True, text=True, env=env, check=True)
+        result.update(json.loads(out.stdout.strip().splitlines()[-1]))
+    return result
+
+
+def _mb(x):
+    return "-" if x is None else f"{x / 2 ** 20:.0f} MB"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tau", type=float, default=0.1)
     parser.add_argument("--quick", action="store_true", help="(b) scaled down to 2 layers, n=128, h=128")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     parser.add_argument("--out", help="also write the table as Markdown")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     threadpool_limits(1)
     torch.set_num_threads(1)
-    lines = [f"command: {' '.join(['python'] + sys.argv)}", f"date: {time.strftime('%Y-%m-%d %H:%M:%S')}",
-             f"torch {torch.__version__}, numpy {np.__version__}, torch threads {torch.get_num_threads()}"]
+    if args.memory_child:
+        memory_child(args.memory_child, args.tau)
+        return 0
+    lines = [f"command: {' '.join(['python'] + sys.argv)}", f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+             f"torch {torch.__version__}, numpy {np.__version__}, torch threads {torch.get_num_threads()}, "
+             f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"]
     for info in threadpool_info():
         lines.append(f"BLAS: {info.get('internal_api')} {info.get('version')} "
                      f"kernel={info.get('architecture')} num_threads={info.get('num_threads')}")
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if var in os.environ:
             lines.append(f"WARNING: {var}={os.environ[var]} is set: scipy's LAPACK runs a slow kernel")
-    configs = [("(a) sMNIST-shaped", 1, 256, 8)]
-    configs.append(("(b) quick (scaled)", 2, 128, 128) if args.quick else ("(b) sCIFAR-shaped", 6, 384, 512))
-    lines += ["", "| config | layers | n | h | sizes after (ours) | ours | published c64 | published c128 "
-              "| speed-up vs c64 | speed-up vs c128 | target |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    keys = ["a", "b-quick" if args.quick else "b"]
+    lines += ["", "| config | layers | n | h | sizes after (ours) | ours | floor | ours/floor | published c64 "
+              "| published c128 | speed-up vs c64 | targets |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    memory_lines = ["", "| config | factors (2 L n^2 c128) | peak RSS above start | numpy peak (tracemalloc) |",
+                    "|---|---|---|---|"]
     missed = 0
-    for name, layers, n, h in configs:
+    for key in keys:
+        name, layers, n, h = CONFIGS[key]
         model = _stack(layers, n, h, seed=0)
         copies = [copy.deepcopy(model) for _ in range(args.repeats)]     # copied outside the timer
-        sizes = []
-
-        def ours():
-            report = reduce_(copies.pop(), energy=args.tau)
-            sizes[:] = [entry.new_n for entry in report.layers]
-
-        inputs = _published_inputs(model)
-        t_ours = _median_time(ours, args.repeats)
-        t_c64 = _median_time(lambda: naive_reduce_layers(*inputs, args.tau, dtype=np.complex64), args.repeats)
-        t_c128 = _median_time(lambda: naive_reduce_layers(*inputs, args.tau, dtype=np.complex128), args.repeats)
-        # issue 3's target: >= 10x against the published step for the six-layer case
-        target = "-" if layers == 1 else ("met (>= 10x)" if t_c64 / t_ours >= 10 else "MISSED (>= 10x)")
-        missed += target.startswith("MISSED")
-        lines.append(f"| {name} | {layers} | {n} | {h} | {','.join(map(str, sizes))} | {t_ours:.3f} s "
-                     f"| {t_c64:.3f} s | {t_c128:.3f} s | {t_c64 / t_ours:.1f}x | {t_c128 / t_ours:.1f}x | {target} |")
+        sizes = [e.new_n for e in reduce_(copy.deepcopy(model), energy=args.tau).layers]   # warm-up, orders
+        systems = _systems(model)
+        inputs = ([s.eigenvalues.numpy() for s in systems], [s.B.numpy() for s in systems],
+                  [s.C.numpy() for s in systems])
+        t = _interleaved({
+            "ours": lambda: reduce_(copies.pop(), energy=args.tau),
+            "floor": lambda: floor_step(systems, sizes),
+            "c64": lambda: naive_reduce_layers(*inputs, args.tau, dtype=np.complex64),
+            "c128": lambda: naive_reduce_layers(*inputs, args.tau, dtype=np.complex128),
+        }, args.repeats)
+        speed = t["c64"] / t["ours"]
+        ratio = t["ours"] / t["floor"]
+        if layers == 1:
+            checks = [("vs c64 >= 2.5x", speed >= 2.5)]
+        else:
+            checks = [("vs c64 >= 1.5x", speed >= 1.5), ("<= 1.3x floor", ratio <= 1.3)]
+        missed += sum(not ok for _, ok in checks)
+        verdict = "; ".join(f"{label}: {'met' if ok else 'MISSED'}" for label, ok in checks)
+        lines.append(f"| {name} | {layers} | {n} | {h} | {','.join(map(str, sizes))} | {t['ours']:.3f} s "
+                     f"| {t['floor']:.3f} s | {ratio:.2f} | {t['c64']:.3f} s | {t['c128']:.3f} s | {speed:.2f}x "
+                     f"| {verdict} |")
         print(lines[-1], flush=True)
+        if not args.no_memory:
+            mem = _memory(key, args.tau)
+            memory_lines.append(f"| {name} | {_mb(mem['factors'])} | {_mb(mem['rss_peak'])} "
+                                f"| {_mb(mem['numpy_peak'])} |")
+            print(memory_lines[-1], flush=True)
     lines.append("")
-    lines.append(f"tau = {args.tau}; medians of {args.repeats} repeats; the published step also ends with the "
-                 "re-diagonalisation (eig + explicit inverse), as ours does")
+    lines.append(f"tau = {args.tau}; medians of {args.repeats} interleaved repeats; the published step also ends "
+                 "with the re-diagonalisation (eig + explicit inverse), as ours does; load average at end "
+                 f"{os.getloadavg()[0]:.1f}")
+    if not args.no_memory:
+        lines += memory_lines
+        lines.append("")
+        lines.append("peak RSS: the resident-set high-water mark during the event (reset just before it) above "
+                     "the level before it, numpy and torch together; numpy peak: tracemalloc (numpy's "
+                     "allocations only, not torch's)")
     return finish(lines, args.out, missed)
 
 

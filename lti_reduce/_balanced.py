@@ -5,6 +5,7 @@ Gramian factors (closed form for diagonal A, one Schur form for dense A), the SV
 ``Lo^H Lc``, and the projection ``W = Lo U_r S_r^{-1/2}``, ``V = Lc V_r S_r^{-1/2}``.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 import functools
 import math
@@ -92,6 +93,10 @@ class HankelFactors:
     hsv : array, shape (..., n)
         Hankel singular values, descending (numerically-zero ones exactly zero).
     Vh : array, shape (..., n, n)
+    source : tuple or None
+        ``(system, horizon)`` when :func:`hankel_factors` computed them: passing them back
+        with that very system object skips :func:`balanced_truncation`'s check that the
+        factors belong to the system (and its host reads); None for factors built by hand.
     """
 
     Lc: object
@@ -99,6 +104,7 @@ class HankelFactors:
     U: object
     hsv: object
     Vh: object
+    source: object = field(default=None, repr=False, compare=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -239,14 +245,14 @@ def hankel_factors(system, *, horizon=None):
     if isinstance(system, DiagonalStateSpace):
         if horizon is None:
             _check_stable(system)
-        return _diagonal_factors(system, horizon)
-    dense = system.to_numpy()
-    factors = _dense_factors(dense, horizon)
-    if is_numpy(system._xp):
-        return factors
-    xp, dev = system._xp, device_of(system.B)
-    return HankelFactors(*(xp.asarray(a, device=dev) for a in
-                           (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
+        factors = _diagonal_factors(system, horizon)
+    else:
+        factors = _dense_factors(system.to_numpy(), horizon)
+        if not is_numpy(system._xp):
+            xp, dev = system._xp, device_of(system.B)
+            factors = HankelFactors(*(xp.asarray(a, device=dev) for a in
+                                      (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
+    return dataclasses.replace(factors, source=(system, horizon))
 
 
 def hankel_singular_values(system, *, horizon=None):
@@ -293,20 +299,20 @@ def hankel_singular_values(system, *, horizon=None):
 def _apply_A(system, X):
     """A @ X, without forming A for a diagonal system."""
     if isinstance(system, DiagonalStateSpace):
-        return system.eigenvalues[:, None] * X
+        return system.eigenvalues[..., :, None] * X
     return system.A @ X
 
 
 def _projections(xp, factors, r, method):
-    """V, W (n, r) with W^H V = I from the factors' SVD (square-root or balancing-free).
+    """V, W (..., n, r) with W^H V = I from the factors' SVD (square-root or balancing-free).
 
     For 'bfsr' also returns ``(W0, M)``: W0 orthonormal with ``W = W0 M^{-H}``,
     ``M = W0^H V``; 'sr' returns None there."""
-    s = factors.hsv[:r]
-    U_r = factors.U[:, :r]
-    V_r = conj_t(xp, factors.Vh[:r, :])
+    s = factors.hsv[..., :r]
+    U_r = factors.U[..., :, :r]
+    V_r = conj_t(xp, factors.Vh[..., :r, :])
     if method == "sr":
-        scale = xp.astype(1.0 / xp.sqrt(s), U_r.dtype)
+        scale = xp.astype(1.0 / xp.sqrt(s), U_r.dtype)[..., None, :]
         W = (factors.Lo @ U_r) * scale
         V = (factors.Lc @ V_r) * scale
         return V, W, None
@@ -336,8 +342,8 @@ def _reduce_one(system, factors, r, method, match):
         # backward stable in M, i.e. its error is a slightly different oblique projection.
         W0, M = oblique
         W0h = conj_t(xp, W0)
-        reduced = xp.linalg.solve(M, xp.concat([W0h @ _apply_A(system, V), W0h @ B], axis=1))
-        return (reduced[:, :r], reduced[:, r:], C @ V, D), V, W
+        reduced = xp.linalg.solve(M, xp.concat([W0h @ _apply_A(system, V), W0h @ B], axis=-1))
+        return (reduced[..., :r], reduced[..., r:], C @ V, D), V, W
     # singular perturbation: balanced realisation of the minimal part (k nonzero HSVs), then
     # eliminate the fast states x2 by setting x2' = 0 (continuous) / x2[k+1] = x2[k] (discrete)
     k = int(xp.sum(xp.astype(factors.hsv > 0, xp.int64)))
@@ -540,7 +546,12 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
     criterion = check_criterion(order=order, tol=tol, energy=energy, n=system.n, batch=batch)
     alpha = _check_options(method, match, unstable, alpha, system.is_discrete)
     horizon = check_horizon(horizon, system.is_discrete)
-    check_scale(system, "balanced_truncation")
+    # factors that hankel_factors made for this very system object need no check (and no
+    # host reads: on a GPU each is a synchronisation)
+    trusted = isinstance(factors, HankelFactors) and factors.source is not None \
+        and factors.source[0] is system and factors.source[1] == horizon
+    if not trusted:
+        check_scale(system, "balanced_truncation")
     if system.n == 0:
         raise InvalidParameterError("the system has no states (n = 0): there is nothing to reduce")
     if criterion.kind != "order":
@@ -550,7 +561,8 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
     if batch:
         count = math.prod(batch)
         flat = DiagonalStateSpace(*(_flatten(system._xp, a, len(batch)) for a in
-                                    (system.eigenvalues, system.B, system.C, system.D)), dt=system.dt)
+                                    (system.eigenvalues, system.B, system.C, system.D)), dt=system.dt,
+                                  check_finite=False)     # the same, already checked, arrays
         if unstable == "keep":
             return tuple(balanced_truncation(flat[i], orders[i], tol=tol, energy=energy, method=method,
                                              match=match, unstable=unstable, alpha=alpha, horizon=horizon,
@@ -561,10 +573,10 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
                 _check_stable(flat, alpha)
             factors = _diagonal_factors(flat, horizon)
         else:
-            _check_factors(system, factors, horizon)
+            if not trusted:
+                _check_factors(system, factors, horizon)
             factors = _flatten_factors(system._xp, factors, len(batch))
-        return tuple(_finish(flat[i], _element(factors, i), orders[i], tol, energy, method, match, horizon, warn)
-                     for i in range(count))
+        return _finish_batch(flat, factors, orders, tol, energy, method, match, horizon, warn)
     schur = None
     if horizon is None:
         if isinstance(system, DiagonalStateSpace):
@@ -577,7 +589,7 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
             if unstable == "error":
                 raise_unstable(outside, system.is_discrete, alpha=alpha)
             return _reduce_with_unstable_part(system, alpha, orders[0], tol, energy, method, match, warn)
-    if factors is not None:
+    if factors is not None and not trusted:
         _check_factors(system, factors, horizon)
     if isinstance(system, DiagonalStateSpace):
         if factors is None:
@@ -687,6 +699,61 @@ def rounding_allowance(system, factors, r, match):
     # W^H V = I only to rounding (the projection itself is rounded, not just the products)
     projection = 4 * n * norm_W * norm_V * (h_y * norm_A * h_x + h_y * norm_B + norm_C * h_x)
     return float(_EPS * (hsv_term + projection))
+
+
+def _finish_batch(system, factors, orders, tol, energy, method, match, horizon, warn):
+    """:func:`_finish` for each element of a flat batch, with the truncations of equal order batched.
+
+    One host transfer of the HSVs and one finiteness check for the whole batch (on a GPU each
+    is a synchronisation), instead of several per element."""
+    xp = system._xp
+    if match != "truncate":           # SPA: each element has its own minimal order
+        return tuple(_finish(system[i], _element(factors, i), orders[i], tol, energy, method, match, horizon,
+                             warn) for i in range(len(orders)))
+    hsv_host = to_numpy(factors.hsv)
+    choices = [choose_order(h, order=o, tol=tol, energy=energy) for h, o in zip(hsv_host, orders)]
+    if warn:
+        for choice in choices:
+            warn_order_notes(choice.notes, stacklevel=3)
+    by_order = {}
+    for i, choice in enumerate(choices):
+        by_order.setdefault(choice.order, []).append(i)
+    dev = device_of(system.B)
+    parts, flags = {}, []
+    for r, members in by_order.items():
+        if r == 0:
+            continue
+        if len(members) == len(choices):
+            sub, sub_factors = system, factors
+        else:
+            index = xp.asarray(members, device=dev)
+            sub = DiagonalStateSpace(*(xp.take(a, index, axis=0) for a in
+                                       (system.eigenvalues, system.B, system.C, system.D)),
+                                     dt=system.dt, check_finite=False)
+            sub_factors = HankelFactors(*(xp.take(a, index, axis=0) for a in
+                                          (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
+        matrices, V, W = _reduce_one(sub, sub_factors, r, method, match)
+        parts[r] = (members, matrices, V, W)
+        flags += [xp.all(xp.isfinite(a)) for a in matrices[:3]]
+    # the projections of checked data can still overflow: one read checks every reduced matrix
+    finite = bool(xp.all(xp.stack(flags))) if flags else True
+    out = [None] * len(choices)
+    for r, (members, (A_r, B_r, C_r, D_r), V, W) in parts.items():
+        for j, i in enumerate(members):
+            reduced = StateSpace(A_r[j], B_r[j], C_r[j], D_r[j], dt=system.dt, check_finite=not finite)
+            bound = None if horizon is not None else error_bound(hsv_host[i], r)
+            allowance = None if horizon is not None else \
+                functools.partial(rounding_allowance, system[i], _element(factors, i), r, match)
+            out[i] = BalancedTruncationResult(reduced, factors.hsv[i], r, bound, V[j], W[j], method, match,
+                                              choices[i].notes, allowance)
+    for i in by_order.get(0, ()):
+        bound = None if horizon is not None else error_bound(hsv_host[i], 0)
+        empty = xp.zeros((system.n, 0), dtype=system.B.dtype, device=dev)
+        allowance = None if horizon is not None else \
+            functools.partial(rounding_allowance, system[i], _element(factors, i), 0, match)
+        out[i] = BalancedTruncationResult(_static(xp, system[i], system.D[i]), factors.hsv[i], 0, bound, empty,
+                                          empty, method, match, choices[i].notes, allowance)
+    return tuple(out)
 
 
 def _static(xp, system, D):

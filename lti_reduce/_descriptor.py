@@ -20,7 +20,7 @@ import scipy.sparse.linalg as spla
 
 from ._array import namespace
 from ._errors import LTIReduceError, ShapeError
-from ._statespace import StateSpace, SystemBase, check_dt, check_finite, check_number_dtype
+from ._statespace import StateSpace, SystemBase, check_dt, check_finite_arrays, check_number_dtype
 
 __all__ = ["SparseStateSpace", "SingularDescriptorError", "MAX_CONDITION_E", "STANDARD_FORM_CONDITION"]
 
@@ -46,7 +46,7 @@ def _as_matrix(name, X, n=None):
     """Validated CSC matrix (sparse input) or 2-D ndarray (dense input), float64/complex128."""
     if sp.issparse(X):
         X = _as_float(name, sp.csc_array(X))
-        check_finite(_NUMPY, name, X.data)
+        check_finite_arrays(_NUMPY, {name: X.data})
     else:
         X = _dense(name, X, ndim=2)
     if X.ndim != 2:
@@ -62,7 +62,7 @@ def _dense(name, X, ndim=None):
     if ndim is not None and X.ndim != ndim:
         raise ShapeError(f"{name} must be a {ndim}-D array, got shape {X.shape}")
     # after the cast: a long double beyond float64's range is refused, not stored as inf
-    check_finite(_NUMPY, name, X)
+    check_finite_arrays(_NUMPY, {name: X})
     return X
 
 

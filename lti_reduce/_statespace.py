@@ -60,17 +60,10 @@ def check_number_dtype(xp, name, dtype):
         raise InvalidParameterError(f"{name} must hold real or complex numbers, got dtype {dtype}")
 
 
-def check_finite(xp, name, values):
-    """Refuse NaN or infinite entries of a system matrix (:class:`NonFiniteError`)."""
-    if not bool(xp.all(xp.isfinite(values))):
-        raise NonFiniteError(f"{name} contains NaN or infinity; a state-space system needs finite entries")
-
-
 def _validate(xp, name, x, ndim_min):
     if x.ndim < ndim_min:
         raise ShapeError(f"{name} must have at least {ndim_min} dimensions, got shape {tuple(x.shape)}")
     check_number_dtype(xp, name, x.dtype)
-    check_finite(xp, name, x)
 
 
 def _as_arrays(first, B, C):
@@ -101,9 +94,22 @@ def _feedthrough(xp, D, B, shape, expected, scalar=False):
     return D
 
 
-def _widen(xp, arrays):
+def check_finite_arrays(xp, named):
+    """Raise NonFiniteError naming the first non-finite array of ``{name: array}``.
+
+    One host read for all arrays together (on a GPU each read is a synchronisation); the
+    arrays are inspected one by one only to name the culprit."""
+    flags = [xp.all(xp.isfinite(x)) for x in named.values()]
+    if bool(xp.all(xp.stack(flags))):
+        return
+    for name, x in named.items():
+        if not bool(xp.all(xp.isfinite(x))):
+            raise NonFiniteError(f"{name} contains NaN or infinity; a state-space system needs finite entries")
+
+
+def _widen(xp, arrays, copy=True):
     dtype = wide_dtype(xp, *arrays)
-    return [None if a is None else xp.astype(a, dtype) for a in arrays]
+    return [None if a is None else xp.astype(a, dtype, copy=copy) for a in arrays]
 
 
 def _asarray(x, xp=None):
@@ -210,6 +216,12 @@ class StateSpace(SystemBase):
     dt : float or True, optional
         0 (default) for continuous time; a positive sampling period, or True, for
         discrete time.
+    check_finite : bool, optional
+        Check that every entry is finite and store copies (default). ``False`` skips the
+        check, which on a GPU is a host synchronisation, and keeps arrays that already
+        have the wide dtype without copying them: only for arrays computed from checked
+        ones by code that guards its own results (as :func:`balanced_truncation` does)
+        and does not modify them afterwards.
 
     Notes
     -----
@@ -237,7 +249,7 @@ class StateSpace(SystemBase):
     D: object
     dt: object
 
-    def __init__(self, A, B, C, D=None, dt=0.0):
+    def __init__(self, A, B, C, D=None, dt=0.0, *, check_finite=True):
         xp, A, B, C = _as_arrays(A, B, C)
         for name, x in (("A", A), ("B", B), ("C", C)):
             _validate(xp, name, x, 2)
@@ -253,7 +265,9 @@ class StateSpace(SystemBase):
         m, p = B.shape[1], C.shape[0]
         _check_inputs_outputs(B, C, m, p)
         D = _feedthrough(xp, D, B, (p, m), f"(p, m) = ({p}, {m}) to match C and B", scalar=True)
-        A, B, C, D = _widen(xp, [A, B, C, D])
+        if check_finite:
+            check_finite_arrays(xp, {"A": A, "B": B, "C": C, "D": D})
+        A, B, C, D = _widen(xp, [A, B, C, D], copy=check_finite)
         for name, value in zip("ABCD", (A, B, C, D)):
             object.__setattr__(self, name, value)
         object.__setattr__(self, "dt", check_dt(dt))
@@ -345,6 +359,8 @@ class DiagonalStateSpace(SystemBase):
     D : array, shape (..., p, m), optional
     dt : float or True, optional
         As for :class:`StateSpace`.
+    check_finite : bool, optional
+        As for :class:`StateSpace`.
 
     Notes
     -----
@@ -360,7 +376,7 @@ class DiagonalStateSpace(SystemBase):
     D: object
     dt: object
 
-    def __init__(self, eigenvalues, B, C, D=None, dt=0.0):
+    def __init__(self, eigenvalues, B, C, D=None, dt=0.0, *, check_finite=True):
         xp, lam, B, C = _as_arrays(eigenvalues, B, C)
         _validate(xp, "eigenvalues", lam, 1)
         _validate(xp, "B", B, 2)
@@ -375,7 +391,9 @@ class DiagonalStateSpace(SystemBase):
         m, p = B.shape[-1], C.shape[-2]
         _check_inputs_outputs(B, C, m, p)
         D = _feedthrough(xp, D, B, batch + (p, m), f"(*batch, p, m) = {batch + (p, m)}")
-        lam, B, C, D = _widen(xp, [lam, B, C, D])
+        if check_finite:
+            check_finite_arrays(xp, {"eigenvalues": lam, "B": B, "C": C, "D": D})
+        lam, B, C, D = _widen(xp, [lam, B, C, D], copy=check_finite)
         object.__setattr__(self, "eigenvalues", lam)
         object.__setattr__(self, "B", B)
         object.__setattr__(self, "C", C)
@@ -412,7 +430,8 @@ class DiagonalStateSpace(SystemBase):
         """One system (or sub-stack) of the batch."""
         if not self.batch_shape:
             raise IndexError("this DiagonalStateSpace has no batch dimension to index")
-        return DiagonalStateSpace(self.eigenvalues[index], self.B[index], self.C[index], self.D[index], dt=self.dt)
+        return DiagonalStateSpace(self.eigenvalues[index], self.B[index], self.C[index], self.D[index], dt=self.dt,
+                                  check_finite=False)     # already checked
 
     def to_dense(self):
         """Dense :class:`StateSpace` (requires an empty batch shape; index the batch first)."""

@@ -53,7 +53,7 @@ def check_new_values(layer, values):
     if not isinstance(values, Mapping):
         raise TypeError(f"{owner} must return a dict {{parameter name: tensor}}, got {type(values).__name__}")
     params = dict(layer.module.named_parameters())
-    out = {}
+    checked = {}
     for pname, value in values.items():
         if pname not in params:
             raise ValueError(f"{owner} returned a value for {pname!r}, which is not a parameter of the "
@@ -64,13 +64,21 @@ def check_new_values(layer, values):
         if value.dtype != old.dtype or value.device != old.device:
             raise TypeError(f"{owner}: the new value of {pname!r} has dtype {value.dtype} on {value.device}; "
                             f"the parameter has dtype {old.dtype} on {old.device}")
-        if (value.is_floating_point() or value.is_complex()) and not bool(torch.isfinite(value).all()):
+        checked[pname] = value.detach()
+    if not checked:
+        return {}
+    # every guard value of the layer in one host read (a synchronisation on a GPU)
+    finite = [torch.isfinite(v).all() if v.is_floating_point() or v.is_complex() else torch.ones((), dtype=torch.bool,
+              device=v.device) for v in checked.values()]
+    same = [(v == params[p].detach()).all() if v.shape == params[p].shape
+            else torch.zeros((), dtype=torch.bool, device=v.device) for p, v in checked.items()]
+    flags = torch.stack([f.to(finite[0].device) for f in finite + same]).tolist()
+    count = len(checked)
+    for pname, ok in zip(checked, flags[:count]):
+        if not ok:
             raise ValueError(f"{owner}: the new value of {pname!r} contains NaN or infinity")
-        value = value.detach()
-        if value.shape == old.shape and torch.equal(value, old.detach()):
-            continue  # unchanged: keep the parameter object and its optimizer state
-        out[pname] = value
-    return out
+    # an unchanged value keeps the parameter object and its optimizer state
+    return {pname: v for (pname, v), unchanged in zip(checked.items(), flags[count:]) if not unchanged}
 
 
 def parameter_locations(model):

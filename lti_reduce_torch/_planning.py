@@ -16,8 +16,8 @@ import torch
 from lti_reduce import DiagonalStateSpace, HankelFactors, StateSpace, check_order, choose_order, hankel_factors
 from ._registry import get_adapter
 
-__all__ = ["LayerPlan", "plan_layers", "group_layers", "compute_hsvs", "stack_diagonal", "stack_factors",
-           "pad_dead_states"]
+__all__ = ["LayerPlan", "plan_layers", "group_layers", "compute_hsvs", "stack_diagonal", "stack_layer_systems",
+           "stack_factors", "pad_dead_states"]
 
 _FACTOR_FIELDS = ("Lc", "Lo", "U", "hsv", "Vh")
 
@@ -70,6 +70,7 @@ class LayerPlan:
         self.new_values = None
         self.state_maps = {}
         self.factors = None
+        self.group_factors = None
 
     @property
     def batch_shape(self):
@@ -110,12 +111,32 @@ def plan_layers(found, method, horizon):
         if method.modal and not isinstance(layer.system, DiagonalStateSpace):
             raise TypeError(f"select={method.name!r} keeps modal states and needs layers whose to_lti is a "
                             f"DiagonalStateSpace; layer {layer.name!r} is dense")
-        if horizon is None and not layer.system.is_stable():
-            layer.status = "refused"
-            layer.reason.append("the layer's LTI system is unstable: infinite-horizon balanced truncation "
-                                "needs a stable system (pass horizon=)")
         plan.append(layer)
+    if horizon is None:
+        for layer, stable in zip(plan, _stability(plan)):
+            if not stable:
+                layer.status = "refused"
+                layer.reason.append("the layer's LTI system is unstable: infinite-horizon balanced truncation "
+                                    "needs a stable system (pass horizon=)")
     return plan
+
+
+def _stability(plan):
+    """Whether each layer's system is stable: the diagonal ones in one host read per device
+    (each read is a synchronisation on a GPU), the dense ones by their poles."""
+    flags, diagonal = {}, defaultdict(list)
+    for i, layer in enumerate(plan):
+        s = layer.system
+        if isinstance(s, DiagonalStateSpace):
+            lam = s.eigenvalues
+            inside = lam.abs() < 1 if s.is_discrete else (lam.real if lam.is_complex() else lam) < 0
+            diagonal[str(lam.device)].append((i, inside.all()))
+        else:
+            flags[i] = s.is_stable()
+    for entries in diagonal.values():
+        values = torch.stack([flag for _, flag in entries]).tolist()
+        flags.update((i, value) for (i, _), value in zip(entries, values))
+    return [flags[i] for i in range(len(plan))]
 
 
 def group_layers(plan):
@@ -139,11 +160,43 @@ def stack_diagonal(systems):
     return DiagonalStateSpace(torch.stack([s.eigenvalues for s in systems]),
                               torch.stack([s.B for s in systems]),
                               torch.stack([s.C for s in systems]),
-                              torch.stack([s.D for s in systems]), dt=systems[0].dt)
+                              torch.stack([s.D for s in systems]), dt=systems[0].dt,
+                              check_finite=False)      # each system checked its arrays when built
+
+
+def _whole_group(layers):
+    """The group record ``(factors, stacked system)`` when ``layers`` are exactly the rows of one
+    group of :func:`compute_hsvs`, in order and unchanged since; else None."""
+    records = [layer.group_factors for layer in layers]
+    if any(r is None or r[2] is not layer.factors for r, layer in zip(records, layers)):
+        return None
+    if len({id(r[0]) for r in records}) != 1 or [r[1] for r in records] != list(range(records[0][0].hsv.shape[0])):
+        return None
+    if any(layer.system is not r[4] for r, layer in zip(records, layers)):
+        return None
+    return records[0][0], records[0][3]
+
+
+def stack_layer_systems(layers):
+    """:func:`stack_diagonal` of the layers' systems, reusing the stack of their group if it is one."""
+    whole = _whole_group(layers)
+    return whole[1] if whole is not None else stack_diagonal([layer.system for layer in layers])
 
 
 def stack_factors(layers):
-    """The layers' HankelFactors stacked along a new leading dimension."""
+    """The layers' HankelFactors stacked along a new leading dimension.
+
+    Layers whose factors are rows of one group's batched factors (:func:`compute_hsvs`)
+    take them from there: the whole batch as it is, or one gather, not a copy per layer."""
+    sources = {id(layer.group_factors[0]) if layer.group_factors and layer.group_factors[2] is layer.factors
+               else None for layer in layers}
+    if len(sources) == 1 and None not in sources:
+        factors = layers[0].group_factors[0]
+        rows = [layer.group_factors[1] for layer in layers]
+        if rows == list(range(factors.hsv.shape[0])):
+            return factors
+        index = torch.tensor(rows, device=factors.hsv.device)
+        return HankelFactors(*(getattr(factors, name).index_select(0, index) for name in _FACTOR_FIELDS))
     return HankelFactors(*(torch.stack([getattr(layer.factors, name) for layer in layers])
                            for name in _FACTOR_FIELDS))
 
@@ -153,11 +206,13 @@ def compute_hsvs(groups, horizon, criterion, min_ratio):
     for members in groups:
         t0 = time.perf_counter()
         if isinstance(members[0].system, DiagonalStateSpace):
-            factors = hankel_factors(stack_diagonal([layer.system for layer in members]), horizon=horizon)
+            stacked = stack_diagonal([layer.system for layer in members])
+            factors = hankel_factors(stacked, horizon=horizon)
             hsv = factors.hsv.cpu().numpy()
             for i, layer in enumerate(members):
                 layer.hsv = hsv[i]
                 layer.factors = HankelFactors(*(getattr(factors, name)[i] for name in _FACTOR_FIELDS))
+                layer.group_factors = (factors, i, layer.factors, stacked, layer.system)
         else:
             members[0].hsv = hankel_factors(members[0].system, horizon=horizon).hsv.cpu().numpy()
         share = (time.perf_counter() - t0) / len(members)

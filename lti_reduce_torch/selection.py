@@ -35,7 +35,7 @@ import math
 import torch
 
 from lti_reduce import DiagonalStateSpace, InvalidParameterError, balanced_truncation
-from ._planning import pad_dead_states, stack_diagonal, stack_factors
+from ._planning import pad_dead_states, stack_factors, stack_layer_systems
 
 __all__ = ["SelectionMethod", "BalancedSelection", "ModalSelection", "SmallestModalEnergy", "RandomModes",
            "BALANCED", "SMALLEST", "RANDOM", "as_selection", "modal_energy"]
@@ -151,7 +151,7 @@ class BalancedSelection(SelectionMethod):
     def reduce_group(self, layers, *, horizon=None, generator=None):
         diagonal = isinstance(layers[0].system, DiagonalStateSpace)
         if diagonal:
-            stacked = stack_diagonal([layer.system for layer in layers])
+            stacked = stack_layer_systems(layers)
             orders = [k for layer in layers for k in layer.elem_orders]
             # orders are the core's choose_order decisions already reported: warn=False
             results = balanced_truncation(stacked, order=orders, horizon=horizon,

@@ -34,6 +34,7 @@ to the parameters' dtype once by :func:`cast_parameters`.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import numbers
 from typing import NamedTuple
@@ -196,6 +197,9 @@ def stack_reduced(reduced, *, batch=None, layer="layer", device=None):
     orders = {s.n for s in systems}
     if len(orders) != 1:
         raise ValueError(f"{layer}: all reduced systems must have the same order, got orders {sorted(orders)}")
+    if len(systems) == 1:      # a view, not a copy (D alone is h x h for an LRU layer)
+        return ReducedMatrices(*(torch.as_tensor(getattr(systems[0], k)).to(device=device, dtype=_C).unsqueeze(0)
+                                 for k in "ABCD"))
     return ReducedMatrices(*(torch.stack([torch.as_tensor(getattr(s, k)).to(device=device, dtype=_C)
                                           for s in systems]) for k in "ABCD"))
 
@@ -203,6 +207,11 @@ def stack_reduced(reduced, *, batch=None, layer="layer", device=None):
 # --------------------------------------------------------------------------------------
 # guards and the modal form
 # --------------------------------------------------------------------------------------
+def _stable_flag(eigenvalues):
+    """0-d bool tensor: every eigenvalue finite with ``|lambda| < 1`` (no host read)."""
+    return (eigenvalues.abs() < 1).all()      # NaN compares False; inf has modulus inf
+
+
 def check_stable_eigenvalues(eigenvalues, *, layer="layer", where=None):
     """Refuse a discrete-time spectrum that is not finite or has ``|lambda| >= 1``.
 
@@ -222,6 +231,8 @@ def check_stable_eigenvalues(eigenvalues, *, layer="layer", where=None):
         example.
     """
     where = where or _nowhere
+    if bool(_stable_flag(eigenvalues)):     # one host read on the normal path
+        return
     if not bool(torch.isfinite(eigenvalues).all()):
         raise ReductionRefusedError(f"{layer}: the reduced A has non-finite eigenvalues")
     mod = eigenvalues.abs()
@@ -282,8 +293,17 @@ def modal_form(A, B, C, *, cond_max=1e8, layer="layer", where=None):
     if A.shape[-1] == 0:
         return ModalForm(A.new_zeros(A.shape[:-1]), B, C)
     lam, V = torch.linalg.eig(A)
+    finite = torch.isfinite(V)
+    # non-finite entries zeroed: the SVD behind cond() would raise on them (the flag refuses)
+    cond = torch.linalg.cond(torch.where(finite, V, torch.zeros_like(V))).reshape(-1)
+    # every guard in one host read (each read is a synchronisation on a GPU); the details
+    # are read only to word a refusal
+    if bool(_stable_flag(lam) & finite.all() & (cond <= cond_max).all()):   # a NaN cond fails
+        return ModalForm(lam, torch.linalg.solve(V, B), C @ V)
     check_stable_eigenvalues(lam, layer=layer, where=where)
-    cond = torch.linalg.cond(V).reshape(-1)
+    if not bool(finite.all()):
+        raise ReductionRefusedError(f"{layer}: the eigenvectors of the reduced A are not finite; the modal "
+                                    f"form would not reproduce the reduced system")
     worst = int(torch.argmax(torch.nan_to_num(cond, nan=math.inf)))
     cw = float(cond[worst])
     if not cw <= cond_max:
@@ -366,6 +386,12 @@ def probe_points(device=None):
         ``-1.5``: outside the unit circle (where every stable system is analytic), away
         from the real axis where real and complex mismatches could cancel.
     """
+    return _probe_points_on(str(torch.device("cpu") if device is None else torch.device(device))).clone()
+
+
+@functools.lru_cache(maxsize=8)
+def _probe_points_on(device):
+    # made once per device: a tensor from Python numbers is a blocking host-to-device copy
     angles = torch.tensor([0.3, 1.1, 2.0, 2.9], dtype=_R, device=device)
     return torch.cat([1.05 * torch.exp(1j * angles), 2.0 * torch.exp(-1j * angles),
                       torch.tensor([-1.5 + 0j], dtype=_C, device=device)])
@@ -400,7 +426,11 @@ def probed_response(system, z, probe):
         n = system.A.shape[-1]
         pencil = z[:, None, None] * torch.eye(n, dtype=_C, device=z.device) - system.A.to(_C)
         X = torch.linalg.solve(pencil, Bv.to(_C).expand(z.shape[0], n, Bv.shape[-1]))
-    return system.C.to(_C)[..., None, :, :] @ X.to(_C) + Dv.to(_C)[..., None, :, :]
+    # C @ X as one product over the k points: a broadcast batched matmul would copy C k times
+    k, n, q = X.shape[-3:]
+    Xt = X.to(_C).transpose(-3, -2).reshape(X.shape[:-3] + (n, k * q))
+    CX = (system.C.to(_C) @ Xt).reshape(Xt.shape[:-2] + (system.C.shape[-2], k, q)).transpose(-3, -2)
+    return CX + Dv.to(_C)[..., None, :, :]
 
 
 def _real_part_response(system, z, probe):
@@ -443,9 +473,11 @@ def check_same_response(reduced, rebuilt, *, rtol=1e-6, layer="layer", points=No
     probe = torch.randn(reduced.B.shape[-1], 2, generator=generator, dtype=_R).to(device)
     expected = _real_part_response(reduced, z, probe)
     got = _real_part_response(rebuilt, z, probe)
-    scale = float(expected.abs().max()) if expected.numel() else 0.0
+    if expected.numel():
+        scale, err = torch.stack([expected.abs().max(), (expected - got).abs().max()]).tolist()   # one read
+    else:
+        scale, err = 0.0, 0.0
     scale = scale + 1e-300
-    err = float((expected - got).abs().max()) if expected.numel() else 0.0
     if not err <= rtol * scale:
         raise ReductionRefusedError(
             f"{layer}: the rebuilt parameters do not reproduce the reduced system (relative transfer "
@@ -486,13 +518,16 @@ def cast_parameters(module, values, *, layer="layer"):
         if name not in params:
             raise KeyError(f"{layer}: {name!r} is not a parameter of the module; parameters: {sorted(params)}")
         p = params[name]
-        w = v.detach().to(device=p.device, dtype=p.dtype)
-        if not bool(torch.isfinite(w).all()):
-            raise ReductionRefusedError(
-                f"{layer}: the rebuilt parameter {name!r} is not finite in {p.dtype} "
-                f"(largest magnitude in float64: {float(v.abs().max()):.3g})")
-        out[name] = w.contiguous()
-    return out
+        out[name] = v.detach().to(device=p.device, dtype=p.dtype).contiguous()
+    if not out:
+        return out
+    finite = torch.stack([torch.isfinite(w).all().to(out[next(iter(out))].device) for w in out.values()])
+    if bool(finite.all()):                   # one host read for all parameters
+        return out
+    name = list(out)[int(torch.nonzero(~finite.cpu())[0])]
+    raise ReductionRefusedError(
+        f"{layer}: the rebuilt parameter {name!r} is not finite in {params[name].dtype} "
+        f"(largest magnitude in float64: {float(values[name].abs().max()):.3g})")
 
 
 def new_parameter_like(old, value):

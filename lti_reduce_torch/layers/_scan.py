@@ -51,9 +51,12 @@ def cexp(z):
     return torch.polar(torch.exp(z.real), z.imag)
 
 
-def powers(log_a, exponents):
-    """``a**e`` for each ``e`` in ``exponents`` (1-D), shape ``(len(e), *a.shape)``, as ``exp(e log a)``."""
-    e = torch.as_tensor(exponents, dtype=_real_dtype(log_a.dtype), device=log_a.device)
+def powers(log_a, count, stride=1):
+    """``a**(stride * j)`` for ``j < count``, shape ``(count, *a.shape)``, as ``exp(e log a)``.
+
+    The exponents are made on ``log_a``'s device (``arange``): a tensor built from a Python
+    list would be a blocking host-to-device copy on every call."""
+    e = torch.arange(count, dtype=_real_dtype(log_a.dtype), device=log_a.device) * stride
     return cexp(e.reshape((-1,) + (1,) * log_a.ndim) * log_a)
 
 
@@ -114,7 +117,7 @@ def _diag_chunked(log_a, b, chunk):
     if pad:
         b = torch.cat([b, b.new_zeros((batch, pad) + state)], dim=1)
     b = b.reshape((batch, nc, T) + state)
-    P = powers(log_a, range(T + 1))                        # (T+1, *state): a^0 .. a^T
+    P = powers(log_a, T + 1)                               # (T+1, *state): a^0 .. a^T
     t = torch.arange(T, device=b.device)
     lag = t[:, None] - t[None, :]
     mask = (lag >= 0).reshape((T, T) + (1,) * len(state))
@@ -254,8 +257,8 @@ def mimo_diag_kernel(log_a, B, C, L):
     n = log_a.shape[-1]
     p, m = C.shape[0], B.shape[1]
     T, Q = _split(L)
-    Pq = powers(log_a, [q * T for q in range(Q)])          # (Q, n)
-    Pr = powers(log_a, range(T))                           # (T, n)
+    Pq = powers(log_a, Q, T)                               # (Q, n): a^(q T)
+    Pr = powers(log_a, T)                                  # (T, n): a^r
     W = C.unsqueeze(1) * Pq.unsqueeze(0)                   # (p, Q, n)
     Z = B.unsqueeze(1) * Pr.transpose(0, 1).unsqueeze(-1)  # (n, T, m)
     Wr = torch.cat([W.real, -W.imag], dim=-1).reshape(p * Q, 2 * n)
