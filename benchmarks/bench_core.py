@@ -33,11 +33,10 @@ printed at the top. Missing slycot or python-control gives "n/a" in their column
 import os
 import sys
 
-# --- one BLAS thread: must happen before numpy is imported -------------------------------
-_CORETYPE_VARS = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
-    os.environ[_var] = "1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _environment import pin_one_blas_thread  # noqa: E402
+
+_CORETYPE_VARS = pin_one_blas_thread()     # one BLAS thread: before numpy is imported
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402

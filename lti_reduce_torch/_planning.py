@@ -247,14 +247,22 @@ def choose_layer_order(layer, criterion, min_ratio):
     # channels of numerical rank below r are truncated at their rank (the core's clip) and
     # padded later with dead states
     layer.elem_orders = [choose_order(s, order=r).order for s in flat] if r < n else [n] * len(flat)
-    if r >= n:
-        layer.note(f"criterion keeps all {n} states")
-        return
-    if min_ratio is not None and not r < min_ratio * n:
-        layer.note(f"new order {r} is not below min_ratio * n = {min_ratio:g} * {n} = {min_ratio * n:g}")
+    if keeps_too_many(layer, r, min_ratio):
         return
     layer.new_n = r
     layer.status = "reduced"
+
+
+def keeps_too_many(layer, r, min_ratio, criterion="criterion"):
+    """True (with a note on the layer) when order ``r`` removes no state, or fewer than ``min_ratio`` asks."""
+    n = layer.n
+    if r >= n:
+        layer.note(f"{criterion} keeps all {n} states")
+        return True
+    if min_ratio is not None and not r < min_ratio * n:
+        layer.note(f"new order {r} is not below min_ratio * n = {min_ratio:g} * {n} = {min_ratio * n:g}")
+        return True
+    return False
 
 
 def pad_dead_states(system, count, eigenvalues):

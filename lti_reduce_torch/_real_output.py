@@ -26,7 +26,7 @@ import torch
 
 from lti_reduce import (DiagonalStateSpace, InvalidParameterError, StateSpace, balanced_truncation, check_order,
                         real_output_balanced_truncation)
-from ._planning import pad_dead_states
+from ._planning import keeps_too_many, pad_dead_states
 from .selection import BalancedSelection, modal_energy
 
 __all__ = ["OUTPUTS", "check_output", "reduce_real_output"]
@@ -118,21 +118,9 @@ def _complex_if_better(layer, real_result, keywords, horizon):
     return result if better else None
 
 
-def _keeps_too_many(layer, k, min_ratio):
-    """True (with a note on the layer) when order ``k`` removes no state, or fewer than ``min_ratio`` asks."""
-    n = layer.n
-    if k >= n:
-        layer.note(f"output='real': criterion keeps all {n} states")
-        return True
-    if min_ratio is not None and not k < min_ratio * n:
-        layer.note(f"new order {k} is not below min_ratio * n = {min_ratio:g} * {n} = {min_ratio * n:g}")
-        return True
-    return False
-
-
 def _take_complex(layer, result, real_result, min_ratio):
     k = result.order
-    if _keeps_too_many(layer, k, min_ratio):
+    if keeps_too_many(layer, k, min_ratio, criterion="output='real': criterion"):
         return
     layer.note(f"output='real': the complex reduction is better for the real output here ({k} states, bound "
                f"{result.error_bound:.3g}; real-output reduction: {real_result.order} states, bound "
@@ -160,7 +148,7 @@ def _plan_layer(layer, horizon, criterion, min_ratio):
     k = max(r.order for r in results)
     if criterion.kind != "order":
         k = max(1, k)          # a criterion never empties a layer, as in the complex path
-    if _keeps_too_many(layer, k, min_ratio):
+    if keeps_too_many(layer, k, min_ratio, criterion="output='real': criterion"):
         return
     # elements with fewer states take the layer's k: a larger real order, still meeting
     # their criterion, with a bound no larger
