@@ -68,6 +68,12 @@ def _validate(xp, name, x, ndim_min):
 
 def _as_arrays(first, B, C):
     """``(xp, first, B, C)``: the three in one namespace (lists become numpy, tensors stay tensors)."""
+    for name, x in (("A", first), ("B", B), ("C", C)):
+        if type(x).__module__.startswith("scipy.sparse"):
+            raise InvalidParameterError(
+                f"{name} is a scipy.sparse {type(x).__name__} of shape {x.shape}: StateSpace takes dense "
+                "arrays; use lti_reduce.SparseStateSpace(A, B, C, D, E=None, dt=...) for a sparse A "
+                "(B and C dense)")
     xp, first = _asarray(first)
     _, B = _asarray(B, None if is_numpy(xp) else xp)
     _, C = _asarray(C, None if is_numpy(xp) else xp)

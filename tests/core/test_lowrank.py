@@ -293,3 +293,13 @@ def test_one_lu_per_shift_serves_both_gramians(monkeypatch):
     system = make("continuous", N=8)
     g = lr.lowrank_gramian_factor(system, "c", shifts=[-20.0, -150.0, -900.0], maxiter=300)
     assert len(factorised) == 3 and g.iterations > 3
+
+
+def test_dense_statespace_refuses_a_sparse_matrix_and_names_the_sibling_class():
+    A = sp.diags([-np.arange(1.0, 6.0)], [0]).tocsr()
+    for make in (lr.StateSpace, lr.DiagonalStateSpace):
+        with pytest.raises(lr.InvalidParameterError, match=r"A is a scipy\.sparse csr_matrix of shape \(5, 5\).*"
+                                                           r"SparseStateSpace"):
+            make(A, np.ones((5, 1)), np.ones((1, 5)))
+    with pytest.raises(lr.InvalidParameterError, match=r"B is a scipy\.sparse"):
+        lr.StateSpace(-np.eye(5), sp.csr_matrix(np.ones((5, 1))), np.ones((1, 5)))
