@@ -16,7 +16,7 @@ from ._balanced import BalancedTruncationResult
 from ._descriptor import SparseStateSpace, MatrixLU, STANDARD_FORM_CONDITION
 from ._errors import InvalidParameterError
 from ._lowrank import LowRankGramian, lowrank_gramian_factor, lowrank_gramian_factors
-from ._order import select_order, error_bound, check_selection_args
+from ._order import select_order, error_bound, check_criterion
 from ._statespace import StateSpace
 
 __all__ = ["LowRankBalancedTruncationResult", "lowrank_balanced_truncation", "lowrank_hankel_singular_values",
@@ -213,7 +213,7 @@ def lowrank_balanced_truncation(system, order=None, *, tol=None, energy=None, me
     """
     if not isinstance(system, SparseStateSpace):
         raise InvalidParameterError(f"system must be a SparseStateSpace, got {type(system).__name__}")
-    check_selection_args(order, tol, energy)
+    check_criterion(order=order, tol=tol, energy=energy)
     if method not in ("sr", "bfsr"):
         raise InvalidParameterError(f"method must be 'sr' or 'bfsr', got {method!r}")
     if match != "truncate":
