@@ -1,0 +1,33 @@
+"""The powered study: forced-size ablations end at CompreSSM's sizes; summaries pair by seed."""
+
+import json
+
+from validation.presets import get_preset
+from validation.study import run_paired, run_curve, summarize, main
+
+
+def test_paired_study_equal_final_sizes(tmp_path):
+    cfg = get_preset("tiny").replace(n=12, h=8, steps=16, taus=(0.3,), seeds=(0, 1), events=(4, 8))
+    res = run_paired(cfg, str(tmp_path))
+    by = {(r["method"], r["seed"]): r for r in res["runs"]}
+    assert {m for m, _ in by} == {"compressm", "small", "random-eq", "smallest-eq"}
+    for seed in (0, 1):
+        sizes = by["compressm", seed]["final_sizes"]
+        assert sizes[0] < 12                               # CompreSSM did reduce
+        for m in ("small", "random-eq", "smallest-eq"):
+            assert by[m, seed]["final_sizes"] == sizes
+        # the forced ablations follow CompreSSM's trajectory step by step
+        assert by["random-eq", seed]["sizes_over_steps"] == by["compressm", seed]["sizes_over_steps"]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert len(saved["runs"]) == 8
+    text = summarize([str(tmp_path)])
+    assert "compressm - small | 2 |" in text and "compressm - random-eq | 2 |" in text
+
+
+def test_curve_and_cli_summary(tmp_path, capsys):
+    cfg = get_preset("tiny").replace(steps=4, seeds=(0,))
+    res = run_curve(cfg, [2, 4], str(tmp_path))
+    assert [r["final_sizes"] for r in res["runs"]] == [[2], [4]]
+    assert main(["summary", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| 2 | 1 |" in out and "| 4 | 1 |" in out
