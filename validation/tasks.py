@@ -30,7 +30,7 @@ class LagCorrelationSpec(NamedTuple):
     seq_len: int = 256
     channels: int = 2
     lag: int = 12
-    rho: float = 0.2
+    rho: float = 0.3
     n_train: int = 4000
     n_val: int = 1000
     n_test: int = 2000
