@@ -115,8 +115,13 @@ def run_forced(rs, seed, tau, select, sizes_over_steps):
 
 
 def _slim(rec):
-    """Drop the bulky analysis fields (spectra, Weyl rows) before writing."""
-    return {k: v for k, v in rec.items() if k not in ("checkpoints", "weyl")}
+    """Drop the bulky analysis fields (Weyl rows, intermediate spectra) before writing; keep
+    the first and last HSV spectra (``hsv_first`` / ``hsv_final``: per layer, descending)."""
+    out = {k: v for k, v in rec.items() if k not in ("checkpoints", "weyl")}
+    cps = rec.get("checkpoints") or []
+    if cps:
+        out["hsv_first"], out["hsv_final"] = cps[0]["hsv"], cps[-1]["hsv"]
+    return out
 
 
 class _Writer:
