@@ -161,21 +161,36 @@ def run_curve(cfg, ns, out, command=""):
 
 
 def run_paired(cfg, out, command="", methods=("compressm", "small", "random-eq", "smallest-eq")):
-    """CompreSSM, born-small at its sizes and the equal-size ablations, per seed of ``cfg``."""
+    """CompreSSM, born-small at its sizes and the equal-size ablations, per seed of ``cfg``.
+
+    Order: CompreSSM and ``small`` for every seed first (the central comparison), then the
+    ablations for every seed, so a study stopped early has the most seeds where they matter
+    most. Runs already in ``out/results.json`` (same method and seed) are kept, not rerun.
+    """
     rs, data = _settings(cfg)
     w = _Writer(out, cfg, data, command, "paired")
+    done = {}
+    if os.path.exists(w.path):
+        with open(w.path) as f:
+            for rec in json.load(f)["runs"]:
+                done[rec["method"], rec["seed"]] = rec
+                w.results["runs"].append(rec)
     tau = float(cfg.taus[0])
     for seed in cfg.seeds:
-        rec, _ = run_compressm(rs, seed, tau)
-        w.add(rec)
-        if "small" in methods:
-            w.add(run_small(rs, seed, tau, rec["final_sizes"])[0])
+        if ("compressm", seed) not in done:
+            rec, _ = run_compressm(rs, seed, tau)
+            w.add(rec)
+            done["compressm", seed] = rec
+        if "small" in methods and ("small", seed) not in done:
+            w.add(run_small(rs, seed, tau, done["compressm", seed]["final_sizes"])[0])
+    for seed in cfg.seeds:
+        ref = done["compressm", seed]
         for select in ("random", "smallest"):
-            if f"{select}-eq" in methods:
-                forced = run_forced(rs, seed, tau, select, rec["sizes_over_steps"])
-                if forced["final_sizes"] != rec["final_sizes"]:
+            if f"{select}-eq" in methods and (f"{select}-eq", seed) not in done:
+                forced = run_forced(rs, seed, tau, select, ref["sizes_over_steps"])
+                if forced["final_sizes"] != ref["final_sizes"]:
                     raise RuntimeError(f"forced {select} ended at {forced['final_sizes']}, "
-                                       f"CompreSSM at {rec['final_sizes']}")
+                                       f"CompreSSM at {ref['final_sizes']}")
                 w.add(forced)
     return w.results
 

@@ -20,6 +20,9 @@ def test_paired_study_equal_final_sizes(tmp_path):
         assert by["random-eq", seed]["sizes_over_steps"] == by["compressm", seed]["sizes_over_steps"]
     saved = json.loads((tmp_path / "results.json").read_text())
     assert len(saved["runs"]) == 8
+    # a rerun into the same folder keeps the finished runs and trains nothing
+    again = run_paired(cfg, str(tmp_path))
+    assert again["runs"] == saved["runs"]
     text = summarize([str(tmp_path)])
     assert "compressm - small | 2 |" in text and "compressm - random-eq | 2 |" in text
 
