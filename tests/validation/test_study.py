@@ -34,3 +34,19 @@ def test_curve_and_cli_summary(tmp_path, capsys):
     assert main(["summary", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| 2 | 1 |" in out and "| 4 | 1 |" in out
+
+
+def test_slack_chain_is_ordered():
+    # each number of validation.slack bounds the next (up to the rtol of the Hinf search)
+    import torch
+    from lti_reduce_torch.layers import LRU
+    from validation.slack import slack_of_reduction
+    torch.manual_seed(0)
+    layer = LRU(4, 10).double()
+    u = torch.randn(8, 40, 4, dtype=torch.float64)
+    row = slack_of_reduction(layer, u, 0.2)
+    assert row["new_n"] < row["old_n"]
+    chain = [row[k] for k in ("bound", "hinf_complex", "hinf_real", "horizon_L", "measured")]
+    for hi, lo in zip(chain, chain[1:]):
+        assert lo <= hi * (1 + 1e-8)
+    assert chain[-1] > 0
