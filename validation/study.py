@@ -28,6 +28,7 @@ import time
 import numpy as np
 import torch
 
+from lti_reduce import choose_order
 from lti_reduce_torch import reduce_
 
 from .data import load_dataset
@@ -271,12 +272,35 @@ def bound_table(runs):
     return "\n".join(out)
 
 
+def energy_rank(hsv, tau):
+    """Smallest r with ``sum_{i<=r} s_i >= (1 - tau) * sum_i s_i`` (the core's
+    :func:`lti_reduce.choose_order`, CompreSSM's rule applied once)."""
+    return int(choose_order(np.sort(np.asarray(hsv, dtype=np.float64))[::-1], energy=float(tau)).order)
+
+
+def hsv_rank_table(runs, taus=(0.01, 0.02, 0.05, 0.1)):
+    """Markdown table: per born size n, the state count the energy rule keeps of the trained
+    layer's final HSVs (first layer), mean over seeds."""
+    by_n = {}
+    for r in runs:
+        if r["method"] == "born" and r.get("hsv_final"):
+            by_n.setdefault(r["born_n"], []).append(r["hsv_final"][0])
+    if not by_n:
+        return ""
+    out = ["| born n | seeds | " + " | ".join(f"kept at tau={t:g}" for t in taus) + " |",
+           "|---|---|" + "---|" * len(taus)]
+    for n in sorted(by_n):
+        ks = [np.mean([energy_rank(h, t) for h in by_n[n]]) for t in taus]
+        out.append(f"| {n} | {len(by_n[n])} | " + " | ".join(f"{k:.1f}" for k in ks) + " |")
+    return "\n".join(out)
+
+
 def summarize(folders, effect=0.005, pilot=5):
     """Merged Markdown summary of one or more study folders."""
     runs, meta = _load(folders)
     text = [f"Commands: {'; '.join('`' + m['command'] + '`' for m in meta)}", "", meta[0]["dataset"], ""]
     if any(r["method"] == "born" for r in runs):
-        text += [curve_table(runs), ""]
+        text += [curve_table(runs), "", hsv_rank_table(runs), ""]
     if any(r["method"] == "compressm" for r in runs):
         text += [paired_table(runs, effect, pilot), "", bound_table(runs), ""]
     return "\n".join(text)
