@@ -56,4 +56,4 @@ def test_energy_rank_examples():
     from validation.study import energy_rank
     assert energy_rank([4, 3, 2, 1], 0.05) == 4      # needs 9.5 of 10
     assert energy_rank([1, 2, 3, 4], 0.15) == 3      # sorted first; needs 8.5 of 10
-    assert energy_rank([1, 1, 1, 1], 0.3) == 3       # needs 2.8 of 4
+    assert energy_rank([1.0, 0.9, 0.8, 0.7], 0.3) == 3  # needs 2.38 of 3.4
