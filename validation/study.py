@@ -161,12 +161,14 @@ def run_curve(cfg, ns, out, command=""):
     return w.results
 
 
-def run_paired(cfg, out, command="", methods=("compressm", "small", "random-eq", "smallest-eq")):
+def run_paired(cfg, out, command="", methods=("compressm", "small", "random-eq", "smallest-eq"), sizes_from=()):
     """CompreSSM, born-small at its sizes and the equal-size ablations, per seed of ``cfg``.
 
     Order: CompreSSM and ``small`` for every seed first (the central comparison), then the
     ablations for every seed, so a study stopped early has the most seeds where they matter
     most. Runs already in ``out/results.json`` (same method and seed) are kept, not rerun.
+    ``sizes_from``: other study folders whose CompreSSM records (same seed) supply the size
+    trajectories, so ablations can run in a separate process (their CompreSSM is not rerun).
     """
     rs, data = _settings(cfg)
     w = _Writer(out, cfg, data, command, "paired")
@@ -176,16 +178,24 @@ def run_paired(cfg, out, command="", methods=("compressm", "small", "random-eq",
             for rec in json.load(f)["runs"]:
                 done[rec["method"], rec["seed"]] = rec
                 w.results["runs"].append(rec)
+
+    def refs():
+        return {r["seed"]: r for r in (_load(sizes_from)[0] if sizes_from else []) if r["method"] == "compressm"}
+
     tau = float(cfg.taus[0])
+    if "compressm" in methods:
+        for seed in cfg.seeds:
+            if ("compressm", seed) not in done:
+                rec, _ = run_compressm(rs, seed, tau)
+                w.add(rec)
+                done["compressm", seed] = rec
+            if "small" in methods and ("small", seed) not in done:
+                w.add(run_small(rs, seed, tau, done["compressm", seed]["final_sizes"])[0])
     for seed in cfg.seeds:
-        if ("compressm", seed) not in done:
-            rec, _ = run_compressm(rs, seed, tau)
-            w.add(rec)
-            done["compressm", seed] = rec
-        if "small" in methods and ("small", seed) not in done:
-            w.add(run_small(rs, seed, tau, done["compressm", seed]["final_sizes"])[0])
-    for seed in cfg.seeds:
-        ref = done["compressm", seed]
+        ref = done.get(("compressm", seed)) or refs().get(seed)   # re-read: another process may add it
+        if ref is None:
+            print(f"seed {seed}: no CompreSSM run to take sizes from, skipped", flush=True)
+            continue
         for select in ("random", "smallest"):
             if f"{select}-eq" in methods and (f"{select}-eq", seed) not in done:
                 forced = run_forced(rs, seed, tau, select, ref["sizes_over_steps"])
@@ -318,6 +328,10 @@ def build_parser():
         s.add_argument("--tau", type=float)
         s.add_argument("--out", required=True)
         s.add_argument("--threads", type=int, default=1)
+        if name == "paired":
+            s.add_argument("--methods", nargs="+", default=["compressm", "small", "random-eq", "smallest-eq"])
+            s.add_argument("--sizes-from", nargs="+", default=[],
+                           help="study folders whose CompreSSM runs (same seeds) give the size trajectories")
         if name == "curve":
             s.add_argument("--ns", type=int, nargs="+", required=True)
     s = sub.add_parser("summary")
@@ -345,7 +359,7 @@ def main(argv=None):
     if args.command == "curve":
         run_curve(cfg, args.ns, args.out, command)
     else:
-        run_paired(cfg, args.out, command)
+        run_paired(cfg, args.out, command, methods=tuple(args.methods), sizes_from=args.sizes_from)
     print(summarize([args.out]))
     return 0
 

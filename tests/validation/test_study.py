@@ -23,6 +23,11 @@ def test_paired_study_equal_final_sizes(tmp_path):
     # a rerun into the same folder keeps the finished runs and trains nothing
     again = run_paired(cfg, str(tmp_path))
     assert again["runs"] == saved["runs"]
+    # ablations in a separate folder take CompreSSM's trajectories from the first one
+    other = tmp_path / "ablation"
+    res2 = run_paired(cfg.replace(seeds=(1, 7)), str(other), methods=("smallest-eq",), sizes_from=[str(tmp_path)])
+    assert [(r["method"], r["seed"]) for r in res2["runs"]] == [("smallest-eq", 1)]    # seed 7 has no reference
+    assert res2["runs"][0]["final_sizes"] == by["compressm", 1]["final_sizes"]
     text = summarize([str(tmp_path)])
     assert "compressm - small | 2 |" in text and "compressm - random-eq | 2 |" in text
 
