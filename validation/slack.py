@@ -35,7 +35,7 @@ from .models import ssm_layers
 from .presets import get_preset, event_steps
 from .spectra import reduction_system, system_difference
 
-__all__ = ["realify", "horizon_gain", "slack_of_reduction", "main"]
+__all__ = ["realify", "horizon_gain", "slack_of_reduction", "slack_table", "main"]
 
 
 def _np(x):
@@ -106,13 +106,31 @@ def slack_of_reduction(layer, inputs, tau):
             "horizon_L": horizon_gain(real_err, inputs.shape[1]), "measured": measured}
 
 
+def slack_table(rows):
+    """Markdown table of :func:`slack_of_reduction` rows with the ratio of each step."""
+    out = ["| step | n -> r | bound | Hinf complex | Hinf real | L-step | measured | bound / Hinf | complex / real "
+           "| Hinf / L-step | L-step / measured | bound / measured |", "|" + "---|" * 12]
+    for r in rows:
+        out.append(f"| {r['step']} | {r['old_n']} -> {r['new_n']} | {r['bound']:.2f} | {r['hinf_complex']:.2f} | "
+                   f"{r['hinf_real']:.2f} | {r['horizon_L']:.2f} | {r['measured']:.3f} | "
+                   f"{r['bound'] / r['hinf_complex']:.2f} | {r['hinf_complex'] / r['hinf_real']:.2f} | "
+                   f"{r['hinf_real'] / r['horizon_L']:.2f} | {r['horizon_L'] / r['measured']:.2f} | "
+                   f"{r['bound'] / r['measured']:.1f} |")
+    return "\n".join(out)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m validation.slack", description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="lagcorr")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tau", type=float, default=None)
     p.add_argument("--out", default=None)
+    p.add_argument("--table", default=None, help="only print the table of a JSON file written by --out")
     args = p.parse_args(argv)
+    if args.table:
+        with open(args.table) as f:
+            print(slack_table(json.load(f)["rows"]))
+        return 0
     torch.set_num_threads(1)
     cfg = get_preset(args.preset)
     events = event_steps(cfg)
