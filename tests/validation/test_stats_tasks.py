@@ -107,3 +107,16 @@ def test_lag_correlation_rejects_bad_spec():
         make_lag_correlation(SMALL._replace(lag=96))
     with pytest.raises(ValueError, match="rho"):
         make_lag_correlation(SMALL._replace(rho=1.0))
+
+
+def test_issue14_datasets_load_offline(no_network):
+    from validation.data import load_dataset
+    d = load_dataset("lagcorr")
+    assert (d.seq_len, d.channels, d.n_classes) == (256, 2, 4)
+    assert d.info["needed_state_size"] == (24, 12)
+    assert np.mean(lag_correlation_oracle(d.x_test, d.info["spec"]["lag"]) == d.y_test) > 0.99
+    pytest.importorskip("aeon")
+    for name, length, classes in (("ucr-osuleaf", 427, 6), ("ucr-arrowhead", 251, 3)):
+        d = load_dataset(name)      # no FutureWarning (filterwarnings=error): read from the bundled file
+        assert (d.seq_len, d.n_classes) == (length, classes)
+        assert abs(float(d.x_train.mean())) < 0.2 and np.isfinite(d.x_test).all()
