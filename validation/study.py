@@ -152,12 +152,20 @@ def _settings(cfg, progress=False):
 
 
 def run_curve(cfg, ns, out, command=""):
-    """Born-small curve: every ``n`` in ``ns`` for every seed of ``cfg``."""
+    """Born-small curve: every ``n`` in ``ns`` for every seed of ``cfg`` (runs already in
+    ``out/results.json`` are kept, not rerun)."""
     rs, data = _settings(cfg)
     w = _Writer(out, cfg, data, command, "curve")
+    done = set()
+    if os.path.exists(w.path):      # resume: keep the finished runs
+        with open(w.path) as f:
+            for rec in json.load(f)["runs"]:
+                done.add((rec["born_n"], rec["seed"]))
+                w.results["runs"].append(rec)
     for seed in cfg.seeds:
         for n in ns:
-            w.add(run_born(rs, seed, n))
+            if (int(n), seed) not in done:
+                w.add(run_born(rs, seed, n))
     return w.results
 
 

@@ -36,6 +36,7 @@ def test_curve_and_cli_summary(tmp_path, capsys):
     cfg = get_preset("tiny").replace(steps=4, seeds=(0,))
     res = run_curve(cfg, [2, 4], str(tmp_path))
     assert [r["final_sizes"] for r in res["runs"]] == [[2], [4]]
+    assert run_curve(cfg, [2, 4], str(tmp_path))["runs"] == res["runs"]      # resumed: nothing rerun
     assert main(["summary", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| 2 | 1 |" in out and "| 4 | 1 |" in out
