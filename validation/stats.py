@@ -14,7 +14,8 @@ import math
 import numpy as np
 from scipy import stats as _sps
 
-__all__ = ["PairedDifference", "paired_difference", "bootstrap_ci", "seeds_needed", "pair_by_seed"]
+__all__ = ["PairedDifference", "paired_difference", "bootstrap_ci", "seeds_needed", "pair_by_seed",
+           "wilcoxon_p"]
 
 
 class PairedDifference(NamedTuple):
@@ -100,6 +101,15 @@ def paired_difference(a, b, *, level=0.95, resamples=10_000, seed=0):
     blo, bhi = bootstrap_ci(d, level=level, resamples=resamples, seed=seed)
     resolved = bool((lo > 0 or hi < 0) and (blo > 0 or bhi < 0))
     return PairedDifference(n, mean, sd, lo, hi, blo, bhi, p, resolved)
+
+
+def wilcoxon_p(a, b):
+    """Two-sided Wilcoxon signed-rank p-value of ``a - b`` (robust to the occasional seed whose
+    training fails, which makes the t interval wide); 1.0 when every difference is 0."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if not np.any(d != 0):
+        return 1.0
+    return float(_sps.wilcoxon(d, zero_method="wilcox").pvalue)
 
 
 def seeds_needed(sd, effect, *, level=0.95, power=0.8):

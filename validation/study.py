@@ -36,7 +36,7 @@ from .methods import RunSettings, build_model, train, run_compressm, run_small
 from .models import ssm_layers
 from .presets import get_preset, validate
 from .runner import environment
-from .stats import paired_difference, pair_by_seed, seeds_needed
+from .stats import paired_difference, pair_by_seed, seeds_needed, wilcoxon_p
 
 __all__ = ["SizeReplay", "run_born", "run_forced", "run_curve", "run_paired", "summarize", "main"]
 
@@ -256,9 +256,10 @@ def paired_table(runs, effect=0.005, pilot=5):
         out.append(f"| {m} | {len(rr)} | {', '.join(f'{s:.1f}' for s in sizes)} | {acc.mean():.2f} ± "
                    f"{acc.std(ddof=1) if acc.size > 1 else float('nan'):.2f} | "
                    f"{np.mean([r['time']['cpu_s'] for r in rr]):.0f} |")
-    out += ["", "| comparison (A - B, points) | pairs | mean | 95% CI (t) | 95% CI (bootstrap) | p (paired t) | "
+    out += ["", "| comparison (A - B, points) | pairs | mean | median | A wins / ties / B wins | 95% CI (t) | "
+                "95% CI (bootstrap) | p (paired t) | p (Wilcoxon) | "
                 f"seeds for {100 * effect:g} pt (pilot of {pilot}) | verdict |",
-            "|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for a, b, _ in COMPARISONS:
         seeds, xa, xb = pair_by_seed(runs, a, b)
         if len(seeds) < 2:
@@ -268,8 +269,11 @@ def paired_table(runs, effect=0.005, pilot=5):
         need = seeds_needed(float(np.std(100 * (xa[:k] - xb[:k]), ddof=1)), 100 * effect) if k >= 2 else None
         verdict = ("resolved: A better" if d.resolved and d.mean > 0 else
                    "resolved: B better" if d.resolved else "not resolved")
-        out.append(f"| {a} - {b} | {d.n} | {d.mean:+.2f} | [{d.t_low:+.2f}, {d.t_high:+.2f}] | "
-                   f"[{d.boot_low:+.2f}, {d.boot_high:+.2f}] | {d.p_value:.3g} | {need} | {verdict} |")
+        diff = 100 * (xa - xb)
+        wins = f"{int(np.sum(diff > 0))} / {int(np.sum(diff == 0))} / {int(np.sum(diff < 0))}"
+        out.append(f"| {a} - {b} | {d.n} | {d.mean:+.2f} | {np.median(diff):+.2f} | {wins} | "
+                   f"[{d.t_low:+.2f}, {d.t_high:+.2f}] | [{d.boot_low:+.2f}, {d.boot_high:+.2f}] | {d.p_value:.3g} | "
+                   f"{wilcoxon_p(xa, xb):.3g} | {need} | {verdict} |")
     return "\n".join(out)
 
 

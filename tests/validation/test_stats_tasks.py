@@ -120,3 +120,11 @@ def test_issue14_datasets_load_offline(no_network):
         d = load_dataset(name)      # no FutureWarning (filterwarnings=error): read from the bundled file
         assert (d.seq_len, d.n_classes) == (length, classes)
         assert abs(float(d.x_train.mean())) < 0.2 and np.isfinite(d.x_test).all()
+
+
+def test_wilcoxon_matches_scipy_and_handles_ties():
+    from validation.stats import wilcoxon_p
+    a = np.array([0.91, 0.93, 0.95, 0.90, 0.97, 0.92, 0.99])
+    b = a - np.array([0.01, 0.02, -0.005, 0.03, 0.015, 0.004, 0.02])
+    assert wilcoxon_p(a, b) == pytest.approx(sps.wilcoxon(a - b).pvalue)
+    assert wilcoxon_p(a, a) == 1.0
