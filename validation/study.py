@@ -136,14 +136,31 @@ class _Writer:
 
     def add(self, rec, echo=True):
         self.results["runs"].append(_slim(rec))
+        if rec.get("failed"):
+            self._write()
+            print(f"[{rec['method']} s{rec['seed']}] FAILED: {rec['failed']}", flush=True)
+            return
+        self._write()
+        if echo:
+            print(f"[{rec['method']} s{rec['seed']}] test {100 * rec['test_acc']:.2f}% n={rec['final_sizes']} "
+                  f"cpu {rec['time']['cpu_s']:.0f}s", flush=True)
+
+    def _write(self):
         self.results["wall_clock_s"] = time.perf_counter() - self.t0
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(self.results, f)
         os.replace(tmp, self.path)
-        if echo:
-            print(f"[{rec['method']} s{rec['seed']}] test {100 * rec['test_acc']:.2f}% n={rec['final_sizes']} "
-                  f"cpu {rec['time']['cpu_s']:.0f}s", flush=True)
+
+
+def _guarded(method, seed, tau, fn, *args):
+    """``fn(*args)``, or a record of the failure when training diverges (non-finite loss):
+    the study keeps going and the summaries count failed runs apart."""
+    try:
+        return fn(*args)
+    except FloatingPointError as exc:
+        return {"method": method, "seed": int(seed), "tau": tau, "failed": str(exc), "test_acc": None,
+                "final_sizes": None, "sizes_over_steps": None}
 
 
 def _settings(cfg, progress=False):
@@ -165,7 +182,9 @@ def run_curve(cfg, ns, out, command=""):
     for seed in cfg.seeds:
         for n in ns:
             if (int(n), seed) not in done:
-                w.add(run_born(rs, seed, n))
+                rec = _guarded("born", seed, None, lambda: run_born(rs, seed, n))
+                rec["born_n"] = int(n)
+                w.add(rec)
     return w.results
 
 
@@ -194,20 +213,24 @@ def run_paired(cfg, out, command="", methods=("compressm", "small", "random-eq",
     if "compressm" in methods:
         for seed in cfg.seeds:
             if ("compressm", seed) not in done:
-                rec, _ = run_compressm(rs, seed, tau)
+                rec = _guarded("compressm", seed, tau, lambda: run_compressm(rs, seed, tau)[0])
                 w.add(rec)
                 done["compressm", seed] = rec
+            if done["compressm", seed].get("failed"):
+                continue
             if "small" in methods and ("small", seed) not in done:
-                w.add(run_small(rs, seed, tau, done["compressm", seed]["final_sizes"])[0])
+                w.add(_guarded("small", seed, tau,
+                               lambda: run_small(rs, seed, tau, done["compressm", seed]["final_sizes"])[0]))
     for seed in cfg.seeds:
         ref = done.get(("compressm", seed)) or refs().get(seed)   # re-read: another process may add it
-        if ref is None:
+        if ref is None or ref.get("failed"):
             print(f"seed {seed}: no CompreSSM run to take sizes from, skipped", flush=True)
             continue
         for select in ("random", "smallest"):
             if f"{select}-eq" in methods and (f"{select}-eq", seed) not in done:
-                forced = run_forced(rs, seed, tau, select, ref["sizes_over_steps"])
-                if forced["final_sizes"] != ref["final_sizes"]:
+                forced = _guarded(f"{select}-eq", seed, tau,
+                                  lambda: run_forced(rs, seed, tau, select, ref["sizes_over_steps"]))
+                if not forced.get("failed") and forced["final_sizes"] != ref["final_sizes"]:
                     raise RuntimeError(f"forced {select} ended at {forced['final_sizes']}, "
                                        f"CompreSSM at {ref['final_sizes']}")
                 w.add(forced)
@@ -215,13 +238,14 @@ def run_paired(cfg, out, command="", methods=("compressm", "small", "random-eq",
 
 
 # ----------------------------------------------------------------------------- summaries
-def _load(folders):
+def _load(folders, failed=False):
+    """Records of the folders' ``results.json`` (those of diverged runs only with ``failed``)."""
     runs, meta = [], []
     for folder in folders:
         path = folder if folder.endswith(".json") else os.path.join(folder, "results.json")
         with open(path) as f:
             r = json.load(f)
-        runs += r["runs"]
+        runs += [x for x in r["runs"] if failed or not x.get("failed")]
         meta.append(r)
     return runs, meta
 
@@ -321,6 +345,10 @@ def summarize(folders, effect=0.005, pilot=5):
     """Merged Markdown summary of one or more study folders."""
     runs, meta = _load(folders)
     text = [f"Commands: {'; '.join('`' + m['command'] + '`' for m in meta)}", "", meta[0]["dataset"], ""]
+    failed = [x for x in _load(folders, failed=True)[0] if x.get("failed")]
+    if failed:
+        text += ["Diverged runs (left out of every table; their seed's pairs are missing): " +
+                 "; ".join(f"{x['method']} seed {x['seed']} ({x['failed']})" for x in failed), ""]
     if any(r["method"] == "born" for r in runs):
         text += [curve_table(runs), "", hsv_rank_table(runs), ""]
     if any(r["method"] == "compressm" for r in runs):

@@ -63,3 +63,17 @@ def test_energy_rank_examples():
     assert energy_rank([4, 3, 2, 1], 0.05) == 4      # needs 9.5 of 10
     assert energy_rank([1, 2, 3, 4], 0.15) == 3      # sorted first; needs 8.5 of 10
     assert energy_rank([1.0, 0.9, 0.8, 0.7], 0.3) == 3  # needs 2.38 of 3.4
+
+
+def test_diverged_run_is_recorded_and_left_out(tmp_path, monkeypatch):
+    import validation.study as study
+
+    def diverge(rs, seed, tau, select="balanced"):
+        raise FloatingPointError(f"compressm s{seed}: loss became nan at step 3")
+
+    monkeypatch.setattr(study, "run_compressm", diverge)
+    cfg = get_preset("tiny").replace(steps=6, seeds=(0,), events=(2,))
+    res = run_paired(cfg, str(tmp_path))
+    assert [(r["method"], r.get("failed") is not None) for r in res["runs"]] == [("compressm", True)]
+    text = summarize([str(tmp_path)])
+    assert "Diverged runs" in text and "loss became nan" in text
