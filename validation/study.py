@@ -333,11 +333,18 @@ def hsv_rank_table(runs, taus=(0.01, 0.02, 0.05, 0.1)):
             by_n.setdefault(r["born_n"], []).append(r["hsv_final"][0])
     if not by_n:
         return ""
-    out = ["| born n | seeds | " + " | ".join(f"kept at tau={t:g}" for t in taus) + " |",
-           "|---|---|" + "---|" * len(taus)]
+    out = ["| born n | seeds | " + " | ".join(f"kept at tau={t:g}" for t in taus) +
+           " | largest gap s_(i+1)/s_i after i = (per seed, ratio) |", "|---|---|" + "---|" * (len(taus) + 1)]
     for n in sorted(by_n):
         ks = [np.mean([energy_rank(h, t) for h in by_n[n]]) for t in taus]
-        out.append(f"| {n} | {len(by_n[n])} | " + " | ".join(f"{k:.1f}" for k in ks) + " |")
+        gaps = []
+        for h in by_n[n]:
+            h = np.sort(np.asarray(h, dtype=np.float64))[::-1]
+            if h.size > 2:
+                ratio = h[2:] / h[1:-1]          # the first HSV is skipped: it stands apart in most layers
+                i = int(np.argmin(ratio))
+                gaps.append(f"{i + 2} ({ratio[i]:.2f})")
+        out.append(f"| {n} | {len(by_n[n])} | " + " | ".join(f"{k:.1f}" for k in ks) + f" | {', '.join(gaps) or '-'} |")
     return "\n".join(out)
 
 
