@@ -21,6 +21,10 @@ name                 L       C    source
                                   extra ``pip install lti-reduce[ucr]``); 20 % of train
                                   held out for validation; z-scored with train statistics
 ``ucr-basicmotions`` 100     6    aeon's bundled BasicMotions (40 / 40), as above
+``lagcorr``          256     2    generated (:mod:`validation.tasks`): lag-12 autocorrelation
+                                  signs of two channels, 4 classes; needed state known
+``ucr-arrowhead``    251     1    aeon's bundled ArrowHead (36 / 175), as GunPoint
+``ucr-osuleaf``      427     1    aeon's bundled OSULeaf (200 / 242), as GunPoint
 ``smnist``           784     1    torchvision MNIST, pixel by pixel, scaled to [0, 1];
                                   10 % of train held out (stratified)
 ``scifar``           1024    3    torchvision CIFAR-10, pixel by pixel, RGB channels
@@ -140,7 +144,7 @@ def _import_aeon_datasets():
 
 def _load_ucr(loader_name, name, split_seed=0, **_):
     ads = _import_aeon_datasets()
-    load = getattr(ads, loader_name)
+    load = loader_name if callable(loader_name) else getattr(ads, loader_name)
     xtr, ytr = load(split="TRAIN")   # bundled inside the aeon wheel; (N, C, L)
     xte, yte = load(split="TEST")
     classes = np.unique(np.concatenate([np.asarray(ytr), np.asarray(yte)]))
@@ -155,6 +159,27 @@ def _load_ucr(loader_name, name, split_seed=0, **_):
     xtr, ytr, xva, yva = _stratified_split(xtr, ytr, 0.2, split_seed)
     return _finish(name, xtr, ytr, xva, yva, xte, yte, len(classes), split_seed=split_seed,
                    source=f"aeon.datasets.{loader_name} (bundled)")
+
+
+# --------------------------------------------------------------------------- generated
+def _load_lagcorr(split_seed=0, **_):
+    from .tasks import LagCorrelationSpec, make_lag_correlation, needed_state_size
+    spec = LagCorrelationSpec()
+    parts = make_lag_correlation(spec, seed=split_seed)
+    return _finish("lagcorr", *parts, 2 ** spec.channels, split_seed=split_seed, spec=spec._asdict(),
+                   needed_state_size=needed_state_size(spec), source="validation.tasks (generated)")
+
+
+def _bundled_ts(problem):
+    """A ``load(split=...)`` reading aeon's bundled ``<problem>_<SPLIT>.ts`` file directly
+    (aeon 1.6 deprecates some named loaders, e.g. ``load_osuleaf``; the files still ship)."""
+    def load(split):
+        ads = _import_aeon_datasets()
+        path = os.path.join(os.path.dirname(ads.__file__), "data", problem, f"{problem}_{split}.ts")
+        if not os.path.exists(path):
+            raise DatasetUnavailableError(f"{problem} is not bundled with this aeon version (looked for {path})")
+        return ads.load_from_ts_file(path)
+    return load
 
 
 # --------------------------------------------------------------------------- torchvision
@@ -208,6 +233,11 @@ DATASETS = {
                      "UCR GunPoint bundled in aeon (pip install lti-reduce[ucr])"),
     "ucr-basicmotions": (lambda **kw: _load_ucr("load_basic_motions", "ucr-basicmotions", **kw),
                          "UEA BasicMotions bundled in aeon (pip install lti-reduce[ucr])"),
+    "lagcorr": (_load_lagcorr, "lag-12 autocorrelation signs, L=256, 2 channels, generated (needed state known)"),
+    "ucr-arrowhead": (lambda **kw: _load_ucr("load_arrow_head", "ucr-arrowhead", **kw),
+                      "UCR ArrowHead bundled in aeon, L=251 (pip install lti-reduce[ucr])"),
+    "ucr-osuleaf": (lambda **kw: _load_ucr(_bundled_ts("OSULeaf"), "ucr-osuleaf", **kw),
+                    "UCR OSULeaf bundled in aeon, L=427 (pip install lti-reduce[ucr])"),
     "smnist": (_load_smnist, "sequential MNIST via torchvision (needs --download once)"),
     "scifar": (_load_scifar, "sequential CIFAR-10 via torchvision (needs --download once)"),
 }

@@ -84,6 +84,22 @@ PRESETS = {
         schedule="cosine", warmup_frac=0.1, dropout=0.1, taus=(0.02, 0.05, 0.1), seeds=(0, 1, 2, 3, 4),
         methods=tuple(METHODS),
         description="full CPU comparison on MNIST-1D, every method, 3 taus, 5 seeds (~1 h CPU)"),
+    # issue 14: tasks where state size matters (run through `python -m validation.study`)
+    "lagcorr": Preset(
+        name="lagcorr", dataset="lagcorr", blocks=1, n=32, h=16, steps=1500, batch_size=32, lr=3e-3,
+        schedule="cosine", warmup_frac=0.1, taus=(0.05,), seeds=tuple(range(10)),
+        methods=("full", "compressm", "small", "smallest", "random"),
+        description="generated lag-correlation task (L=256, needed state known), 1 block, 10 seeds (~25 s CPU a run)"),
+    "permdigits": Preset(
+        name="permdigits", dataset="digits-permuted", blocks=1, n=64, h=32, steps=1000, batch_size=32, lr=3e-3,
+        schedule="cosine", warmup_frac=0.1, taus=(0.05,), seeds=tuple(range(10)),
+        methods=("full", "compressm", "small", "smallest", "random"),
+        description="permuted sequential digits, 1 block, 10 seeds (~12 s CPU a run)"),
+    "osuleaf": Preset(
+        name="osuleaf", dataset="ucr-osuleaf", blocks=1, n=32, h=16, steps=600, batch_size=16, lr=3e-3,
+        schedule="cosine", warmup_frac=0.1, taus=(0.05,), seeds=tuple(range(10)),
+        methods=("full", "compressm", "small", "smallest", "random"),
+        description="UCR OSULeaf (L=427, bundled in aeon), 1 block, 10 seeds"),
     "smnist": Preset(
         name="smnist", dataset="smnist", blocks=1, n=256, h=8, steps=200_000, batch_size=50, lr=4e-4,
         taus=(0.01, 0.02, 0.04), seeds=(0, 1, 2, 3, 4), methods=("full", "compressm", "small"),

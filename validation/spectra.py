@@ -14,7 +14,7 @@ from lti_reduce import DiagonalStateSpace, StateSpace, hankel_singular_values
 from lti_reduce_torch import get_adapter, state_sizes
 from lti_reduce_torch.selection import modal_energy
 
-__all__ = ["reduction_system", "layer_spectrum", "hankel_norm_of_change", "state_size"]
+__all__ = ["reduction_system", "layer_spectrum", "hankel_norm_of_change", "state_size", "system_difference"]
 
 
 def reduction_system(layer):
@@ -57,6 +57,10 @@ def _difference(new, old):
     B = torch.cat([torch.as_tensor(new.B).to(dtype), torch.as_tensor(old.B).to(dtype)], 0)
     C = torch.cat([torch.as_tensor(new.C).to(dtype), -torch.as_tensor(old.C).to(dtype)], 1)
     return StateSpace(A, B, C, torch.as_tensor(new.D).to(dtype) - torch.as_tensor(old.D).to(dtype), dt=new.dt)
+
+
+#: public name of the difference realisation (used by :mod:`validation.slack`)
+system_difference = _difference
 
 
 def hankel_norm_of_change(new, old):

@@ -1,0 +1,79 @@
+"""The powered study: forced-size ablations end at CompreSSM's sizes; summaries pair by seed."""
+
+import json
+
+from validation.presets import get_preset
+from validation.study import run_paired, run_curve, summarize, main
+
+
+def test_paired_study_equal_final_sizes(tmp_path):
+    cfg = get_preset("tiny").replace(n=12, h=8, steps=16, taus=(0.3,), seeds=(0, 1), events=(4, 8))
+    res = run_paired(cfg, str(tmp_path))
+    by = {(r["method"], r["seed"]): r for r in res["runs"]}
+    assert {m for m, _ in by} == {"compressm", "small", "random-eq", "smallest-eq"}
+    for seed in (0, 1):
+        sizes = by["compressm", seed]["final_sizes"]
+        assert sizes[0] < 12                               # CompreSSM did reduce
+        for m in ("small", "random-eq", "smallest-eq"):
+            assert by[m, seed]["final_sizes"] == sizes
+        # the forced ablations follow CompreSSM's trajectory step by step
+        assert by["random-eq", seed]["sizes_over_steps"] == by["compressm", seed]["sizes_over_steps"]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert len(saved["runs"]) == 8
+    # a rerun into the same folder keeps the finished runs and trains nothing
+    again = run_paired(cfg, str(tmp_path))
+    assert again["runs"] == saved["runs"]
+    # ablations in a separate folder take CompreSSM's trajectories from the first one
+    other = tmp_path / "ablation"
+    res2 = run_paired(cfg.replace(seeds=(1, 7)), str(other), methods=("smallest-eq",), sizes_from=[str(tmp_path)])
+    assert [(r["method"], r["seed"]) for r in res2["runs"]] == [("smallest-eq", 1)]    # seed 7 has no reference
+    assert res2["runs"][0]["final_sizes"] == by["compressm", 1]["final_sizes"]
+    text = summarize([str(tmp_path)])
+    assert "compressm - small | 2 |" in text and "compressm - random-eq | 2 |" in text
+
+
+def test_curve_and_cli_summary(tmp_path, capsys):
+    cfg = get_preset("tiny").replace(steps=4, seeds=(0,))
+    res = run_curve(cfg, [2, 4], str(tmp_path))
+    assert [r["final_sizes"] for r in res["runs"]] == [[2], [4]]
+    assert run_curve(cfg, [2, 4], str(tmp_path))["runs"] == res["runs"]      # resumed: nothing rerun
+    assert main(["summary", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| 2 | 1 |" in out and "| 4 | 1 |" in out
+
+
+def test_slack_chain_is_ordered():
+    # each number of validation.slack bounds the next (up to the rtol of the Hinf search)
+    import torch
+    from lti_reduce_torch.layers import LRU
+    from validation.slack import slack_of_reduction
+    torch.manual_seed(0)
+    layer = LRU(4, 10).double()
+    u = torch.randn(8, 40, 4, dtype=torch.float64)
+    row = slack_of_reduction(layer, u, 0.2)
+    assert row["new_n"] < row["old_n"]
+    chain = [row[k] for k in ("bound", "hinf_complex", "hinf_real", "horizon_L", "measured")]
+    for hi, lo in zip(chain, chain[1:]):
+        assert lo <= hi * (1 + 1e-8)
+    assert chain[-1] > 0
+
+
+def test_energy_rank_examples():
+    from validation.study import energy_rank
+    assert energy_rank([4, 3, 2, 1], 0.05) == 4      # needs 9.5 of 10
+    assert energy_rank([1, 2, 3, 4], 0.15) == 3      # sorted first; needs 8.5 of 10
+    assert energy_rank([1.0, 0.9, 0.8, 0.7], 0.3) == 3  # needs 2.38 of 3.4
+
+
+def test_diverged_run_is_recorded_and_left_out(tmp_path, monkeypatch):
+    import validation.study as study
+
+    def diverge(rs, seed, tau, select="balanced"):
+        raise FloatingPointError(f"compressm s{seed}: loss became nan at step 3")
+
+    monkeypatch.setattr(study, "run_compressm", diverge)
+    cfg = get_preset("tiny").replace(steps=6, seeds=(0,), events=(2,))
+    res = run_paired(cfg, str(tmp_path))
+    assert [(r["method"], r.get("failed") is not None) for r in res["runs"]] == [("compressm", True)]
+    text = summarize([str(tmp_path)])
+    assert "Diverged runs" in text and "loss became nan" in text
