@@ -241,8 +241,9 @@ def _check_plain(obj, path="extra"):
                     "torch.load(weights_only=True)")
 
 
-def _tensor_bytes(tensor):
-    """The tensor's elements in row-major order, as raw bytes (any dtype)."""
+def tensor_bytes(tensor):
+    """The tensor's elements in row-major order, as raw bytes (any dtype; conjugate and
+    negative views resolved first; on the host)."""
     t = tensor.detach().resolve_conj().resolve_neg().to("cpu").contiguous().reshape(-1)
     return t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
 
@@ -262,7 +263,7 @@ def _digests(payload):
 
     def walk(obj, path):
         if isinstance(obj, torch.Tensor):
-            digest = hashlib.sha256(_tensor_bytes(obj)).hexdigest()
+            digest = hashlib.sha256(tensor_bytes(obj)).hexdigest()
             tensors.append((path, digest))
             feed(b"x", f"{obj.dtype}|{tuple(obj.shape)}|{digest}".encode())
         elif obj is None:

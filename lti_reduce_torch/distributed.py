@@ -51,6 +51,7 @@ from lti_reduce import LTIReduceError, InvalidParameterError
 from ._wrappers import UnsupportedWrapperError
 from ._arguments import as_optimizers, check_log
 from ._backup import ModuleBackup, OptimizerBackup
+from .checkpoint import tensor_bytes
 from .reduce import state_sizes
 from .schedule import Compressor, append_to_log
 
@@ -166,8 +167,7 @@ def state_digest(module, optimizers=()):
     layout, values = hashlib.blake2b(digest_size=8), hashlib.blake2b(digest_size=8)
     for name, tensor in _named_state(module, as_optimizers(optimizers)):
         layout.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
-        data = tensor.detach().cpu().contiguous()
-        values.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+        values.update(tensor_bytes(tensor))
     top = (1 << 63) - 1
     return (int.from_bytes(layout.digest(), "little") & top, int.from_bytes(values.digest(), "little") & top)
 
