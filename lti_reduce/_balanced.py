@@ -17,7 +17,7 @@ import scipy.linalg as sla
 from ._array import is_numpy, to_numpy, conj_t, device_of
 from ._errors import InvalidParameterError, LTIReduceError, ShapeError, UnstableSystemError
 from ._gramians import (SchurLyapunov, check_horizon, check_scale, complex_schur, dense_factors, dense_gramians,
-                        diagonal_factors, diagonal_gramian, psd_factor, quasi_triangular_eigenvalues, raise_unstable)
+                        diagonal_factors, diagonal_gramian, host_view, psd_factor, quasi_triangular_eigenvalues, raise_unstable)
 from ._statespace import unstable_eigenvalues
 from ._order import check_criterion, choose_order, error_bound, warn_order_notes
 from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
@@ -112,6 +112,11 @@ class HankelFactors:
 # --------------------------------------------------------------------------------------
 def _diagonal_factors(system, horizon):
     xp = system._xp
+    host = host_view(system) if horizon is None else None
+    if host is not None:        # factors and SVD on host views, returned as the caller's tensors
+        factors, dev = _diagonal_factors(host, None), device_of(system.B)
+        return HankelFactors(*(xp.asarray(a, device=dev) for a in
+                               (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
     if horizon is None:
         Lc, Lo = diagonal_factors(system)
         return _svd_of_factors(xp, Lc, Lo)
@@ -312,7 +317,11 @@ def _projections(xp, factors, r, method):
     U_r = factors.U[..., :, :r]
     V_r = conj_t(xp, factors.Vh[..., :r, :])
     if method == "sr":
-        scale = xp.astype(1.0 / xp.sqrt(s), U_r.dtype)[..., None, :]
+        # exact-zero HSVs (beyond an element's rank, in a batch projected at the largest order)
+        # get zero columns, not inf: the columns below each element's order are unaffected
+        positive = s > 0
+        root = xp.sqrt(xp.where(positive, s, xp.ones_like(s)))
+        scale = xp.astype(xp.where(positive, 1.0 / root, xp.zeros_like(s)), U_r.dtype)[..., None, :]
         W = (factors.Lo @ U_r) * scale
         V = (factors.Lc @ V_r) * scale
         return V, W, None
@@ -719,33 +728,43 @@ def _finish_batch(system, factors, orders, tol, energy, method, match, horizon, 
     for i, choice in enumerate(choices):
         by_order.setdefault(choice.order, []).append(i)
     dev = device_of(system.B)
-    parts, flags = {}, []
-    for r, members in by_order.items():
-        if r == 0:
-            continue
-        if len(members) == len(choices):
-            sub, sub_factors = system, factors
-        else:
-            index = xp.asarray(members, device=dev)
-            sub = DiagonalStateSpace(*(xp.take(a, index, axis=0) for a in
-                                       (system.eigenvalues, system.B, system.C, system.D)),
-                                     dt=system.dt, check_finite=False)
-            sub_factors = HankelFactors(*(xp.take(a, index, axis=0) for a in
-                                          (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
-        matrices, V, W = _reduce_one(sub, sub_factors, r, method, match)
-        parts[r] = (members, matrices, V, W)
-        flags += [xp.all(xp.isfinite(a)) for a in matrices[:3]]
-    # the projections of checked data can still overflow: one read checks every reduced matrix
-    finite = bool(xp.all(xp.stack(flags))) if flags else True
     out = [None] * len(choices)
-    for r, (members, (A_r, B_r, C_r, D_r), V, W) in parts.items():
-        for j, i in enumerate(members):
-            reduced = StateSpace(A_r[j], B_r[j], C_r[j], D_r[j], dt=system.dt, check_finite=not finite)
-            bound = None if horizon is not None else error_bound(hsv_host[i], r)
-            allowance = None if horizon is not None else \
-                functools.partial(rounding_allowance, system[i], _element(factors, i), r, match)
-            out[i] = BalancedTruncationResult(reduced, factors.hsv[i], r, bound, V[j], W[j], method, match,
-                                              choices[i].notes, allowance)
+    nonzero = [r for r in by_order if r]
+    if method == "sr" and nonzero:
+        # one batched projection at the largest order: column j of V and W depends on j only,
+        # so each element's matrices are leading blocks (views) of the batch's
+        (A_all, B_all, C_all, D_all), V_all, W_all = _reduce_one(system, factors, max(nonzero), method, match)
+        finite = bool(xp.all(xp.stack([xp.all(xp.isfinite(a)) for a in (A_all, B_all, C_all)])))
+        for i, choice in enumerate(choices):
+            r = choice.order
+            if r:
+                reduced = StateSpace(A_all[i, :r, :r], B_all[i, :r, :], C_all[i, :, :r], D_all[i], dt=system.dt,
+                                     check_finite=not finite)
+                out[i] = _batch_result(system, factors, hsv_host, i, r, reduced, V_all[i, :, :r], W_all[i, :, :r],
+                                       method, match, horizon, choice.notes)
+    else:
+        parts, flags = {}, []
+        for r in nonzero:
+            members = by_order[r]
+            if len(members) == len(choices):
+                sub, sub_factors = system, factors
+            else:
+                index = xp.asarray(members, device=dev)
+                sub = DiagonalStateSpace(*(xp.take(a, index, axis=0) for a in
+                                           (system.eigenvalues, system.B, system.C, system.D)),
+                                         dt=system.dt, check_finite=False)
+                sub_factors = HankelFactors(*(xp.take(a, index, axis=0) for a in
+                                              (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
+            matrices, V, W = _reduce_one(sub, sub_factors, r, method, match)
+            parts[r] = (members, matrices, V, W)
+            flags += [xp.all(xp.isfinite(a)) for a in matrices[:3]]
+        # the projections of checked data can still overflow: one read checks every reduced matrix
+        finite = bool(xp.all(xp.stack(flags))) if flags else True
+        for r, (members, (A_r, B_r, C_r, D_r), V, W) in parts.items():
+            for j, i in enumerate(members):
+                reduced = StateSpace(A_r[j], B_r[j], C_r[j], D_r[j], dt=system.dt, check_finite=not finite)
+                out[i] = _batch_result(system, factors, hsv_host, i, r, reduced, V[j], W[j], method, match,
+                                       horizon, choices[i].notes)
     for i in by_order.get(0, ()):
         bound = None if horizon is not None else error_bound(hsv_host[i], 0)
         empty = xp.zeros((system.n, 0), dtype=system.B.dtype, device=dev)
@@ -754,6 +773,14 @@ def _finish_batch(system, factors, orders, tol, energy, method, match, horizon, 
         out[i] = BalancedTruncationResult(_static(xp, system[i], system.D[i]), factors.hsv[i], 0, bound, empty,
                                           empty, method, match, choices[i].notes, allowance)
     return tuple(out)
+
+
+def _batch_result(system, factors, hsv_host, i, r, reduced, V, W, method, match, horizon, notes):
+    """The BalancedTruncationResult of element i of a flat batch reduced to order r > 0."""
+    bound = None if horizon is not None else error_bound(hsv_host[i], r)
+    allowance = None if horizon is not None else \
+        functools.partial(rounding_allowance, system[i], _element(factors, i), r, match)
+    return BalancedTruncationResult(reduced, factors.hsv[i], r, bound, V, W, method, match, notes, allowance)
 
 
 def _static(xp, system, D):

@@ -356,6 +356,22 @@ CHOLESKY_ROUTE_TOL = 3e-11
 CHOLESKY_ROUTE = True
 
 
+def host_view(system):
+    """The same DiagonalStateSpace on zero-copy host numpy views, or None.
+
+    Host tensors of another namespace (CPU torch without autograd) are computed on as numpy
+    arrays: the factor recursion and the SVD are faster there than through per-call dispatch
+    (and OpenBLAS's ``gesdd`` than MKL's at these sizes, measured in
+    ``benchmarks/bench_reduce.py``). None for numpy input, another device, tensors that
+    require grad, or with ``_hammarling.HOST_FAST_PATH`` off (the tests' switch)."""
+    xp = system._xp
+    if is_numpy(xp) or not _hammarling.HOST_FAST_PATH or str(device_of(system.B)) != "cpu" or any(
+            getattr(a, "requires_grad", False) for a in (system.eigenvalues, system.B, system.C)):
+        return None
+    return DiagonalStateSpace(*(to_numpy(a) for a in (system.eigenvalues, system.B, system.C, system.D)),
+                              dt=system.dt, check_finite=False)
+
+
 def diagonal_factors(system):
     """Controllability and observability factors of a (batched) DiagonalStateSpace.
 
@@ -365,10 +381,8 @@ def diagonal_factors(system):
     without autograd) are computed on zero-copy numpy views.
     """
     xp = system._xp
-    if not is_numpy(xp) and _hammarling.HOST_FAST_PATH and str(device_of(system.B)) == "cpu" and not any(
-            getattr(a, "requires_grad", False) for a in (system.eigenvalues, system.B, system.C)):
-        host = DiagonalStateSpace(*(to_numpy(a) for a in (system.eigenvalues, system.B, system.C, system.D)),
-                                  dt=system.dt, check_finite=False)
+    host = host_view(system)
+    if host is not None:
         return tuple(xp.asarray(L, device=device_of(system.B)) for L in diagonal_factors(host))
     lam = system.eigenvalues
     discrete = system.is_discrete
