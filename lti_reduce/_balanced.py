@@ -97,6 +97,10 @@ class HankelFactors:
         ``(system, horizon)`` when :func:`hankel_factors` computed them: passing them back
         with that very system object skips :func:`balanced_truncation`'s check that the
         factors belong to the system (and its host reads); None for factors built by hand.
+    host : tuple or None
+        Internal: ``(system, factors)`` as host numpy views when the factors of CPU tensors
+        were computed on the host; :func:`balanced_truncation` then projects there too
+        (numpy's BLAS, no transfers back). None otherwise.
     """
 
     Lc: object
@@ -105,6 +109,7 @@ class HankelFactors:
     hsv: object
     Vh: object
     source: object = field(default=None, repr=False, compare=False)
+    host: object = field(default=None, repr=False, compare=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -116,7 +121,7 @@ def _diagonal_factors(system, horizon):
     if host is not None:        # factors and SVD on host views, returned as the caller's tensors
         factors, dev = _diagonal_factors(host, None), device_of(system.B)
         return HankelFactors(*(xp.asarray(a, device=dev) for a in
-                               (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
+                               (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)), host=(host, factors))
     if horizon is None:
         Lc, Lo = diagonal_factors(system)
         return _svd_of_factors(xp, Lc, Lo)
@@ -584,7 +589,13 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
         else:
             if not trusted:
                 _check_factors(system, factors, horizon)
+                factors = dataclasses.replace(factors, host=None)     # a host copy only from hankel_factors
             factors = _flatten_factors(system._xp, factors, len(batch))
+        if factors.host is not None:
+            host_system, host_factors = factors.host
+            results = _finish_batch(host_system, host_factors, orders, tol, energy, method, match, horizon, warn)
+            return tuple(_from_host(res, system._xp, device_of(system.B), factors.hsv[i])
+                         for i, res in enumerate(results))
         return _finish_batch(flat, factors, orders, tol, energy, method, match, horizon, warn)
     schur = None
     if horizon is None:
@@ -620,8 +631,23 @@ def _flatten(xp, a, nbatch):
 
 
 def _flatten_factors(xp, factors, nbatch):
+    host = factors.host
+    if host is not None:
+        system = host[0]
+        host = (DiagonalStateSpace(*(_flatten(np, a, nbatch) for a in (system.eigenvalues, system.B, system.C,
+                                                                      system.D)), dt=system.dt, check_finite=False),
+                _flatten_factors(np, host[1], nbatch))
     return HankelFactors(*(_flatten(xp, a, nbatch) for a in
-                           (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)))
+                           (factors.Lc, factors.Lo, factors.U, factors.hsv, factors.Vh)), host=host)
+
+
+def _from_host(result, xp, dev, hsv):
+    """A result computed on host numpy views, in the caller's namespace (zero-copy on the CPU)."""
+    def conv(a):
+        return xp.asarray(a, device=dev)
+    s = result.system
+    reduced = StateSpace(conv(s.A), conv(s.B), conv(s.C), conv(s.D), dt=s.dt, check_finite=False)  # checked there
+    return dataclasses.replace(result, system=reduced, hsv=hsv, V=conv(result.V), W=conv(result.W))
 
 
 def _element(factors, i):
