@@ -313,6 +313,27 @@ def _apply_A(system, X):
     return system.A @ X
 
 
+def _factor_times(xp, L, X):
+    """``L @ X`` for Gramian factors (..., n, n); BLAS ``trmm`` (half the work) for host numpy
+    factors that are triangular, as the Cholesky route's (lower) and the recursion's are."""
+    if not is_numpy(xp) or L.shape[-1] < 2 or X.shape[-1] == 0:
+        return L @ X
+    flat = L.reshape((-1,) + L.shape[-2:])
+    if not np.any(np.triu(flat, 1)):
+        lower = True
+    elif not np.any(np.tril(flat, -1)):
+        lower = False
+    else:
+        return L @ X
+    trmm, = sla.get_blas_funcs(("trmm",), (flat, X))
+    rhs = np.broadcast_to(X, L.shape[:-2] + X.shape[-2:]).reshape((flat.shape[0],) + X.shape[-2:])
+    out = np.empty(rhs.shape, dtype=np.result_type(flat, rhs))
+    for i in range(flat.shape[0]):
+        # L^T is the Fortran-ordered view of a C-ordered L: op(L^T) = L with trans_a=1, no copy
+        out[i] = trmm(1.0, flat[i].T, rhs[i], lower=not lower, trans_a=1)
+    return out.reshape(L.shape[:-2] + X.shape[-2:])
+
+
 def _projections(xp, factors, r, method):
     """V, W (..., n, r) with W^H V = I from the factors' SVD (square-root or balancing-free).
 
@@ -327,8 +348,8 @@ def _projections(xp, factors, r, method):
         positive = s > 0
         root = xp.sqrt(xp.where(positive, s, xp.ones_like(s)))
         scale = xp.astype(xp.where(positive, 1.0 / root, xp.zeros_like(s)), U_r.dtype)[..., None, :]
-        W = (factors.Lo @ U_r) * scale
-        V = (factors.Lc @ V_r) * scale
+        W = _factor_times(xp, factors.Lo, U_r) * scale
+        V = _factor_times(xp, factors.Lc, V_r) * scale
         return V, W, None
     # balancing-free square root (Varga): orthonormal bases of the same subspaces, then
     # W is re-scaled so that W^H V = I (a solve, no explicit inverse)
