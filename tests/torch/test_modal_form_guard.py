@@ -47,8 +47,19 @@ def test_guard_decides_exactly_on_both_sides_of_the_threshold(kappa):
         modal_form(A, B, C, cond_max=exact / 2)             # just above the threshold: refused
 
 
-def test_guard_refuses_an_ill_conditioned_eigenbasis_at_estimate_size():
-    A, B, C = _system(1e12)
+def test_guard_refuses_a_nearly_defective_matrix_at_estimate_size():
+    # Q J Q^H with a 3 x 3 Jordan block in J: rounding splits its eigenvalue by ~eps^(1/3) and
+    # the computed eigenvectors are nearly parallel (cond(V) ~ eps^(-2/3)); the norm of A is
+    # about 1 and every eigenvalue stays well inside the disc
+    g = torch.Generator().manual_seed(1)
+    Q, _ = torch.linalg.qr(torch.randn(R, R, dtype=torch.complex128, generator=g))
+    lam = 0.8 * torch.exp(1j * torch.linspace(0.1, 6, R, dtype=torch.float64))
+    lam[1] = lam[2] = lam[0]
+    T = torch.diag(lam)
+    T[0, 1] = T[1, 2] = 1.0
+    A = Q @ T @ Q.mH
+    B = torch.randn(R, 3, dtype=torch.complex128, generator=g)
+    C = torch.randn(2, R, dtype=torch.complex128, generator=g)
     exact = float(torch.linalg.cond(torch.linalg.eig(A)[1]))
     assert exact > 1e9                   # well above the default cond_max = 1e8
     with pytest.raises(ReductionRefusedError, match="not diagonalisable"):
