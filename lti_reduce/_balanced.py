@@ -150,7 +150,7 @@ def _svd_of_factors(xp, Lc, Lo, rank=None):
         empty = xp.zeros(tuple(Lc.shape[:-2]) + (0, 0), dtype=Lc.dtype, device=device_of(Lc))
         return HankelFactors(Lc, Lo, empty, xp.zeros(tuple(Lc.shape[:-2]) + (0,), dtype=xp.float64,
                                                      device=device_of(Lc)), empty)
-    U, s, Vh = xp.linalg.svd(conj_t(xp, Lo) @ Lc, full_matrices=False)
+    U, s, Vh = xp.linalg.svd(_factor_times(xp, Lc, conj_t(xp, Lo), right=True), full_matrices=False)
     # the level is set by the factors' size, not by s_1 alone: when the transfer function
     # is (numerically) zero, s_1 itself is rounding noise. max row norms bound ||L||_2
     # from below within sqrt(n)
@@ -313,24 +313,34 @@ def _apply_A(system, X):
     return system.A @ X
 
 
-def _factor_times(xp, L, X):
-    """``L @ X`` for Gramian factors (..., n, n); BLAS ``trmm`` (half the work) for host numpy
-    factors that are triangular, as the Cholesky route's (lower) and the recursion's are."""
-    if not is_numpy(xp) or L.shape[-1] < 2 or X.shape[-1] == 0:
-        return L @ X
+def _triangle(L):
+    """'lower' or 'upper' if every matrix of the (host numpy) batch L is triangular that way, else None."""
     flat = L.reshape((-1,) + L.shape[-2:])
     if not np.any(np.triu(flat, 1)):
-        lower = True
-    elif not np.any(np.tril(flat, -1)):
-        lower = False
-    else:
-        return L @ X
-    trmm, = sla.get_blas_funcs(("trmm",), (flat, X))
+        return "lower"
+    if not np.any(np.tril(flat, -1)):
+        return "upper"
+    return None
+
+
+def _factor_times(xp, L, X, right=False):
+    """``L @ X`` (``X @ L`` with ``right=True``) for Gramian factors L (..., n, n); BLAS ``trmm``
+    (half the work) for host numpy factors that are triangular, as the Cholesky route's (lower),
+    the recursion's and the real QR-compressed ones are."""
+    def product():
+        return X @ L if right else L @ X
+    if not is_numpy(xp) or L.shape[-1] < 2 or 0 in X.shape[-2:]:
+        return product()
+    triangle = _triangle(L)
+    if triangle is None:
+        return product()
+    trmm, = sla.get_blas_funcs(("trmm",), (L, X))
+    flat = L.reshape((-1,) + L.shape[-2:])
     rhs = np.broadcast_to(X, L.shape[:-2] + X.shape[-2:]).reshape((flat.shape[0],) + X.shape[-2:])
     out = np.empty(rhs.shape, dtype=np.result_type(flat, rhs))
     for i in range(flat.shape[0]):
         # L^T is the Fortran-ordered view of a C-ordered L: op(L^T) = L with trans_a=1, no copy
-        out[i] = trmm(1.0, flat[i].T, rhs[i], lower=not lower, trans_a=1)
+        out[i] = trmm(1.0, flat[i].T, rhs[i], side=int(right), lower=triangle == "upper", trans_a=1)
     return out.reshape(L.shape[:-2] + X.shape[-2:])
 
 

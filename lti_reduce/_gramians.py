@@ -124,17 +124,19 @@ def diagonal_gramian(system, kind, horizon=None, hermitian=True):
 
     ``P_ij = (B B^H)_ij / (1 - l_i conj(l_j))`` (discrete), ``-(B B^H)_ij / (l_i + conj(l_j))``
     (continuous); ``Q`` likewise with ``C^H C`` and ``conj(l_i) l_j``. Cost O(n^2 (m + p)).
-    ``hermitian=False`` skips the symmetrisation (for a consumer that reads one triangle).
+    ``hermitian=False`` is for a consumer that reads the lower triangle only (a Cholesky
+    factorisation): no symmetrisation, and on numpy only that triangle of ``B B^H``
+    (``C^H C``) is formed, by BLAS ``herk`` (half the work); the upper one is then zero.
     """
     xp = system._xp
     lam = xp.astype(system.eigenvalues, xp.complex128, copy=False)
     if kind == "c":
         X = xp.astype(system.B, xp.complex128, copy=False)
-        outer = X @ conj_t(xp, X)
+        outer = _lower_outer(X, False) if not hermitian and is_numpy(xp) else X @ conj_t(xp, X)
         left, right = lam[..., :, None], xp.conj(lam)[..., None, :]
     else:
         X = xp.astype(system.C, xp.complex128, copy=False)
-        outer = conj_t(xp, X) @ X
+        outer = _lower_outer(X, True) if not hermitian and is_numpy(xp) else conj_t(xp, X) @ X
         left, right = xp.conj(lam)[..., :, None], lam[..., None, :]
     if system.is_discrete:
         prod = left * right
@@ -160,6 +162,17 @@ def diagonal_gramian(system, kind, horizon=None, hermitian=True):
         P = _hermitian_part(xp, P)
     real = not system.is_complex
     return xp.real(P) if real else P
+
+
+def _lower_outer(X, adjoint_first):
+    """Lower triangle of ``X X^H`` (or ``X^H X``), upper triangle zero, by BLAS ``zherk`` (numpy, batched)."""
+    herk, = sla.get_blas_funcs(("herk",), (X,))
+    flat = X.reshape((-1,) + X.shape[-2:])
+    k = X.shape[-1] if adjoint_first else X.shape[-2]
+    out = np.empty((flat.shape[0], k, k), dtype=np.complex128)
+    for i in range(flat.shape[0]):
+        out[i] = herk(1.0, flat[i], trans=2 if adjoint_first else 0, lower=1)
+    return out.reshape(X.shape[:-2] + (k, k))
 
 
 # --------------------------------------------------------------------------------------
