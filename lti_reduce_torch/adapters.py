@@ -59,7 +59,7 @@ import numbers
 
 import torch
 
-from lti_reduce import StateSpace, DiagonalStateSpace
+from lti_reduce import NonFiniteError, StateSpace, DiagonalStateSpace
 from ._registry import SSMAdapter, ReductionRefusedError
 from .toolkit import (DiagonalAdapter, cast_parameters, check_nonzero_eigenvalues, check_same_response,
                       check_stable_eigenvalues, float64_parameters, layer_feedthrough, modal_form,
@@ -91,11 +91,22 @@ class _MIMOAdapter(DiagonalAdapter):
             return DiagonalStateSpace(lam, B, C, D, dt=True)
 
     def reduction_system(self, module):
-        """``H = (diag(lambda), B, C, D)`` for either readout (see the module notes)."""
+        """``H = (diag(lambda), B, C, D)`` for either readout (see the module notes).
+
+        Raises NonFiniteError (a ValueError) naming the array if the layer's system is not
+        finite."""
         with torch.no_grad():
             log_lam, B, C = module.discrete(float64_parameters(module))
-            D = torch.diag(module.D.detach().to(_R)).to(_C)
-            return DiagonalStateSpace(torch.exp(log_lam.to(_C)), B.to(_C), C.to(_C), D, dt=True)
+            named = {"eigenvalues": torch.exp(log_lam.to(_C)), "B": B.to(_C), "C": C.to(_C),
+                     "D": module.D.detach().to(_R)}
+            # checked here, on the diagonal of D, in one host read: the constructor's own check
+            # would scan (and copy) the dense h x h D it is given
+            if not bool(torch.stack([torch.isfinite(x).all() for x in named.values()]).all()):
+                bad = next(name for name, x in named.items() if not bool(torch.isfinite(x).all()))
+                raise NonFiniteError(f"{self.layer}: {bad} of the layer's system contains NaN or infinity; "
+                                     "a state-space system needs finite entries")
+            return DiagonalStateSpace(named["eigenvalues"], named["B"], named["C"], torch.diag(named["D"]).to(_C),
+                                      dt=True, check_finite=False)
 
     def _modal_layer(self, module, reduced):
         reduced = single_system(reduced, layer=self.layer)

@@ -64,3 +64,21 @@ def test_guard_refuses_a_nearly_defective_matrix_at_estimate_size():
     assert exact > 1e9                   # well above the default cond_max = 1e8
     with pytest.raises(ReductionRefusedError, match="not diagonalisable"):
         modal_form(A, B, C)
+
+
+def test_a_non_finite_layer_system_is_refused_by_name_and_nothing_changes():
+    from lti_reduce import NonFiniteError
+    from lti_reduce_torch import reduce_
+    from lti_reduce_torch.layers import LRU
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(LRU(4, 16))
+    with torch.no_grad():
+        model[0].B_re[0, 0] = float("nan")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(NonFiniteError, match="^LRU: B of the layer's system contains NaN"):
+        reduce_(model, energy=0.1)
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    for k in before:                    # the same values, NaN where it was
+        assert torch.equal(before[k].isnan(), after[k].isnan())
+        assert torch.equal(before[k].nan_to_num(), after[k].nan_to_num())
