@@ -450,8 +450,9 @@ def _cholesky_route(xp, P, m):
     if not bool(xp.all(d > 0)):
         return None, None
     scale = xp.astype(d, P.dtype)
+    inv = 1.0 / d              # real: scaling by a real outer product, not a complex division
     try:
-        R = xp.linalg.cholesky(P / (scale[..., :, None] * scale[..., None, :]))
+        R = xp.linalg.cholesky(P * xp.astype(inv[..., :, None] * inv[..., None, :], P.dtype))
     except (ValueError, RuntimeError):         # numpy's / torch's LinAlgError: not positive definite
         return None, None
     if is_numpy(xp):        # triangular solves with one vector: O(n^2) per power step

@@ -277,9 +277,11 @@ def modal_form(A, B, C, *, cond_max=1e8, layer="layer", where=None):
     Notes
     -----
     ``B_m`` is obtained by a solve with V (its LU factors), never by forming ``V^{-1}``.
-    From r = 192 on the condition number is first estimated from below by power steps with
-    those LU factors (O(r^2)); only an estimate within a factor 100 of ``cond_max`` (or NaN)
-    is decided by the exact 2-norm condition number (an SVD, used directly for smaller r).
+    From r = 192 on the condition number is first estimated, O(r^2), as ``||V||_F`` times
+    power steps for ``||V^-1||_2`` with those LU factors (below the true value only by a
+    start-dependent factor, never in practice by 100); only an estimate within a factor 100
+    of ``cond_max`` (or NaN) is decided by the exact 2-norm condition number (an SVD, used
+    directly for smaller r).
     The eigenvalue
     order is ``torch.linalg.eig``'s; the transfer function does not depend on it.
 
@@ -326,9 +328,10 @@ def modal_form(A, B, C, *, cond_max=1e8, layer="layer", where=None):
 
 #: Power steps of :func:`_condition_estimate`, and how far below ``cond_max`` the estimate must
 #: stay to accept without the SVD. The last power ratio is at least the geometric mean of all
-#: of them, so after k steps from a unit start with components c, c' along the dominant
-#: directions of ``V^H V`` and ``V^-1 V^-H`` the estimate is >= cond_2(V) |c c'|^(1/(2k)):
-#: falling short by the margin 100 after 8 steps would need |c c'| < 1e-32.
+#: of them, so after k steps from a unit start with component c along the dominant direction
+#: of ``V^-1 V^-H`` the estimate of ``||V^-1||_2`` is >= ``||V^-1||_2 |c|^(1/(2k))``; with
+#: ``||V||_F >= ||V||_2`` the estimate is >= cond_2(V) |c|^(1/16) after 8 steps: falling
+#: short by the margin 100 would need |c| < 1e-32.
 _COND_STEPS = 8
 _COND_MARGIN = 100.0
 #: Below this order the exact condition number (an SVD) is cheaper than the estimate's small
@@ -337,29 +340,22 @@ _COND_SVD_BELOW = 192
 
 
 def _condition_estimate(V, lu, pivots):
-    """Lower estimate of the 2-norm condition number of each eigenvector matrix, shape (...,).
+    """Estimate of the 2-norm condition number of each eigenvector matrix, shape (...,).
 
-    ``||V||_2`` and ``||V^-1||_2`` by power steps on ``V^H V`` and ``V^-1 V^-H`` (the latter with
-    the LU factors of V): O(r^2) per step instead of the O(r^3) SVD of :func:`torch.linalg.cond`.
-    NaN or inf for a singular V."""
+    ``||V||_F`` (at least ``||V||_2``, at most ``sqrt(r)`` times it) times a lower estimate of
+    ``||V^-1||_2`` by power steps on ``V^-1 V^-H`` with the LU factors of V: O(r^2) per step
+    instead of the O(r^3) SVD of :func:`torch.linalg.cond`. NaN or inf for a singular V."""
     r = V.shape[-1]
     k = torch.arange(r, dtype=_R, device=V.device)
-    start = torch.complex(1.0 + 0.5 * torch.sin(k), 0.5 * torch.cos(1.7 * k)).to(V.dtype)
-    start = start.expand(V.shape[:-1]).unsqueeze(-1)
-    Vh = V.mH
-
-    def top(step):
-        x = start
-        size = None
-        for _ in range(_COND_STEPS):
-            y = step(x)
-            size = torch.linalg.vector_norm(y, dim=(-2, -1))
-            x = y / size.to(y.dtype)[..., None, None]
-        return size            # ||M x|| for a unit x: a lower bound of ||M||_2
-
-    big = top(lambda x: Vh @ (V @ x))
-    small = top(lambda x: torch.linalg.lu_solve(lu, pivots, torch.linalg.lu_solve(lu, pivots, x, adjoint=True)))
-    return torch.sqrt(big * small)
+    x = torch.complex(1.0 + 0.5 * torch.sin(k), 0.5 * torch.cos(1.7 * k)).to(V.dtype)
+    x = x.expand(V.shape[:-1]).unsqueeze(-1)
+    size = None
+    for _ in range(_COND_STEPS):
+        y = torch.linalg.lu_solve(lu, pivots, torch.linalg.lu_solve(lu, pivots, x, adjoint=True))
+        size = torch.linalg.vector_norm(y, dim=(-2, -1))
+        x = y / size.to(y.dtype)[..., None, None]
+    # size = ||M x|| for a unit x: a lower bound of ||M||_2 = ||V^-1||_2^2
+    return torch.linalg.vector_norm(V, dim=(-2, -1)) * torch.sqrt(size)
 
 
 def layer_feedthrough(eigenvalues, B, C, D, readout):
