@@ -74,8 +74,8 @@ def _systems(model):
 
 def reduced_matrices(systems, orders):
     """Each layer's reduced ``A_r`` (torch, c128) as the event computes it: the floor's eig input."""
-    stacked = DiagonalStateSpace(*(torch.stack([getattr(s, k) for s in systems]) for k in ("eigenvalues", "B", "C", "D")),
-                                 dt=True)
+    stacked = DiagonalStateSpace(*(torch.stack([getattr(s, k) for s in systems])
+                                   for k in ("eigenvalues", "B", "C", "D")), dt=True)
     return [res.system.A for res in balanced_truncation(stacked, order=list(orders), warn=False)]
 
 
@@ -236,7 +236,8 @@ def main(argv=None):
         missed += sum(not ok for _, ok in checks)
         verdict = "; ".join(f"{label}: {'met' if ok else 'MISSED'}" for label, ok in checks)
         lines.append(f"| {name} | {layers} | {n} | {h} | {','.join(map(str, sizes))} | {t['ours']:.3f} s "
-                     f"| {t['floor']:.3f} s | {ratio:.2f} | {t['products']:.3f} s | {t['ours'] / (t['floor'] + t['products']):.2f} "
+                     f"| {t['floor']:.3f} s | {ratio:.2f} | {t['products']:.3f} s "
+                     f"| {t['ours'] / (t['floor'] + t['products']):.2f} "
                      f"| {t['c64']:.3f} s | {t['sqrtm64']:.3f} s | {t['c128']:.3f} s "
                      f"| {speed:.2f}x "
                      f"| {verdict} |")

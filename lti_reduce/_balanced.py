@@ -17,7 +17,8 @@ import scipy.linalg as sla
 from ._array import is_numpy, to_numpy, conj_t, device_of
 from ._errors import InvalidParameterError, LTIReduceError, ShapeError, UnstableSystemError
 from ._gramians import (SchurLyapunov, check_horizon, check_scale, complex_schur, dense_factors, dense_gramians,
-                        diagonal_factors, diagonal_gramian, host_view, psd_factor, quasi_triangular_eigenvalues, raise_unstable)
+                        diagonal_factors, diagonal_gramian, host_view, psd_factor, quasi_triangular_eigenvalues,
+                        raise_unstable)
 from ._statespace import unstable_eigenvalues
 from ._order import check_criterion, choose_order, error_bound, warn_order_notes
 from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
