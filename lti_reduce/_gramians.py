@@ -167,9 +167,11 @@ def diagonal_gramian(system, kind, horizon=None, hermitian=True):
 def _lower_outer(X, adjoint_first):
     """Lower triangle of ``X X^H`` (or ``X^H X``), upper triangle zero, by BLAS ``zherk`` (numpy, batched)."""
     herk, = sla.get_blas_funcs(("herk",), (X,))
-    flat = X.reshape((-1,) + X.shape[-2:])
+    flat = X.reshape((math.prod(X.shape[:-2]),) + X.shape[-2:])
     k = X.shape[-1] if adjoint_first else X.shape[-2]
-    out = np.empty((flat.shape[0], k, k), dtype=np.complex128)
+    out = np.zeros((flat.shape[0], k, k), dtype=np.complex128)
+    if 0 in X.shape:          # no states, inputs or outputs: an empty or zero Gramian
+        return out.reshape(X.shape[:-2] + (k, k))
     for i in range(flat.shape[0]):
         out[i] = herk(1.0, flat[i], trans=2 if adjoint_first else 0, lower=1)
     return out.reshape(X.shape[:-2] + (k, k))
