@@ -317,6 +317,8 @@ def _apply_A(system, X):
 def _triangle(L):
     """'lower' or 'upper' if every matrix of the (host numpy) batch L is triangular that way, else None."""
     flat = L.reshape((-1,) + L.shape[-2:])
+    if np.any(flat[:, 0, -1]) and np.any(flat[:, -1, 0]):    # both corners: not triangular (O(1) test)
+        return None
     if not np.any(np.triu(flat, 1)):
         return "lower"
     if not np.any(np.tril(flat, -1)):
