@@ -38,31 +38,21 @@ import math
 
 import numpy as np
 import scipy.linalg as sla
-from scipy.linalg import cython_blas
 from scipy.linalg.lapack import ztrsyl
 
-__all__ = ["blocked_triangular_factor", "fast_complex_schur"]
+from ._hammarling import blas_function
 
-#: Largest diagonal block solved row by row in Python.
-LEAF = 64
+__all__ = ["blocked_triangular_factor", "fast_complex_schur", "schur_gramian_factors", "SchurForm"]
+
+#: Largest diagonal block solved row by row in Python. Timings at n = 50..400 differ by less
+#: than the load noise of the shared machine between 16 and 64; the tests change it to reach
+#: deep recursions at small n.
+LEAF = 16
 #: Largest Sylvester block handed to LAPACK ``trsyl`` (unblocked, level 2).
 SYLVESTER_LEAF = 64
 
 
-def _blas(name):
-    capsule = cython_blas.__pyx_capi__[name]
-    get_name = ctypes.pythonapi.PyCapsule_GetName
-    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
-    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-    get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    pointer = get_pointer(capsule, get_name(capsule))
-    c_int_p = ctypes.POINTER(ctypes.c_int)
-    prototype = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, c_int_p,
-                                 ctypes.c_void_p, c_int_p, ctypes.c_void_p, c_int_p)
-    return prototype(pointer)
-
-
-_ZTRSV = _blas("ztrsv")
+_ZTRSV = blas_function("ztrsv")
 _ONE = ctypes.c_int(1)
 _ITEM = np.dtype(np.complex128).itemsize
 _INTS = [ctypes.c_int(i) for i in range(257)]
@@ -72,23 +62,36 @@ _SIZES = [ctypes.byref(i) for i in _INTS]
 # --------------------------------------------------------------------------------------
 # real Schur form -> complex Schur form without a Python loop over the 2x2 blocks
 # --------------------------------------------------------------------------------------
+class SchurForm(tuple):
+    """``(T, Z)`` with ``A = Z T Z^H`` (unpacks as a pair). For a real A it also keeps the real
+    Schur basis ``real_basis`` and the 2x2 rotations ``rotations = (top, g11, g21, g12, g22)``
+    with ``Z = real_basis @ G`` (G the identity except ``G[[i, i+1]][:, [i, i+1]]`` for i in
+    top), so that real factors are formed in real arithmetic."""
+
+    def __new__(cls, T, Z, real_basis=None, rotations=None):
+        form = super().__new__(cls, (T, Z))
+        form.real_basis = real_basis
+        form.rotations = rotations
+        return form
+
+
 def fast_complex_schur(A):
-    """``(T, Z)`` with ``A = Z T Z^H``, T complex upper triangular.
+    """``(T, Z)`` with ``A = Z T Z^H``, T complex upper triangular (a :class:`SchurForm`).
 
     A real A gets a real Schur form (about a quarter of the complex QR iteration's work);
     each 2x2 block ``[[a, b], [c, d]]`` (complex pair ``l, conj l``) is then triangularised
     by the unitary ``G = [v, w]``, ``v ~ (b, l - a)`` an eigenvector, ``w`` orthogonal to it.
-    The G of different blocks act on disjoint row/column pairs, so all are applied at once.
+    The G of different blocks act on disjoint row/column pairs, so all are applied at once
+    (scipy's ``rsf2csf`` loops over the blocks in Python).
     """
     if np.iscomplexobj(A):
-        return sla.schur(A, output="complex")
-    T, Z = sla.schur(A, output="real")
+        return SchurForm(*sla.schur(A, output="complex"))
+    T, Zr = sla.schur(A, output="real")
     n = T.shape[0]
     top = np.flatnonzero(np.diag(T, -1)) if n > 1 else np.zeros(0, dtype=np.intp)
     T = T.astype(np.complex128)
-    Z = Z.astype(np.complex128)
     if top.size == 0:
-        return T, Z
+        return SchurForm(T, Zr.astype(np.complex128), Zr, (top,) + (np.zeros(0),) * 4)
     low = top + 1
     a, b, c, d = T[top, top], T[top, low], T[low, top], T[low, low]
     half = (a - d) / 2
@@ -102,13 +105,13 @@ def fast_complex_schur(A):
     rt, rl = T[top].copy(), T[low]
     T[top] = np.conj(v1)[:, None] * rt + np.conj(v2)[:, None] * rl
     T[low] = np.conj(w1)[:, None] * rt + np.conj(w2)[:, None] * rl
+    Z = Zr.astype(np.complex128)
     for X in (T, Z):
         ct, cl = X[:, top].copy(), X[:, low]
         X[:, top] = ct * v1 + cl * v2
         X[:, low] = ct * w1 + cl * w2
     T[low, top] = 0.0           # (G^H T G)_21 = 0 up to rounding; the form is triangular by construction
-    T = np.triu(T)
-    return T, Z
+    return SchurForm(np.triu(T), Z, Zr, (top, v1, v2, w1, w2))
 
 
 # --------------------------------------------------------------------------------------
@@ -227,53 +230,112 @@ def _recurse(T, M, U, Ah, Bh):
     np.negative(Ah[:h, h:], out=Ah[:h, h:])
 
 
-def triangular_factors(problems, discrete):
-    """Upper-triangular factors ``U`` (``X = U U^H``) of several equations of one size at once.
+def _continuous_factor(T, M):
+    """U of ``T X + X T^H + M M^H = 0`` (T complex upper triangular, stable; M at most n columns)."""
+    n = T.shape[0]
+    U = np.zeros((n, n), dtype=np.complex128, order="F")
+    if n == 0:
+        return U
+    Ah = np.zeros((n, n), dtype=np.complex128, order="F")
+    Bh = np.zeros((n, M.shape[1]), dtype=np.complex128)
+    _recurse(np.asarray(T, dtype=np.complex128), np.asarray(M, dtype=np.complex128), U, Ah, Bh)
+    return U
+
+
+def blocked_triangular_factor(T, M, discrete):
+    """Upper-triangular U with ``X = U U^H`` for ``T X + X T^H + M M^H = 0`` (continuous) or
+    ``T X T^H - X + M M^H = 0`` (discrete).
 
     Parameters
     ----------
-    problems : sequence of (T, M)
-        T complex upper triangular (n, n), stable (``Re diag < 0``, resp. ``|diag| < 1``);
-        M (n, m_i). The equations are ``T X + X T^H + M M^H = 0`` (continuous) or
-        ``T X T^H - X + M M^H = 0`` (discrete).
+    T : ndarray, shape (n, n)
+        Complex upper triangular, stable (``Re diag < 0``, resp. ``|diag| < 1``).
+    M : ndarray, shape (n, m)
     discrete : bool
 
     Returns
     -------
-    list of ndarray, shape (n, n), complex128, upper triangular
+    U : ndarray, shape (n, n), complex128, upper triangular
 
     Notes
     -----
     Same equations and result as :func:`lti_reduce._hammarling.triangular_factor` (one
     column per Python iteration), computed by recursive blocking (module notes).
     """
-    n = problems[0][0].shape[0]
-    if n == 0:
-        return [np.zeros((0, 0), dtype=np.complex128) for _ in problems]
-    Ts, Ms = [], []
-    eye = np.eye(n)
-    for T, M in problems:
-        T = np.asarray(T, dtype=np.complex128)
-        M = np.asarray(M, dtype=np.complex128)
+    T = np.asarray(T, dtype=np.complex128)
+    M = np.asarray(M, dtype=np.complex128)
+    n = T.shape[0]
+    if n and M.shape[1] > n:
+        M = sla.qr(M.conj().T, mode="r", check_finite=False)[0][:n].conj().T
+    if discrete and n:
+        shifted = T + np.eye(n)
+        T = np.triu(sla.solve_triangular(shifted, T - np.eye(n), check_finite=False))
+        M = np.sqrt(2.0) * sla.solve_triangular(shifted, M, check_finite=False)
+    return _continuous_factor(T, M)
+
+
+def _rotate_rows(rotations, U):
+    """``G U`` for the block-diagonal unitary G of :class:`SchurForm` (row pairs only)."""
+    top, g11, g21, g12, g22 = rotations
+    K = U.copy()
+    if top.size:
+        upper, lower = U[top], U[top + 1]
+        K[top] = g11[:, None] * upper + g12[:, None] * lower
+        K[top + 1] = g21[:, None] * upper + g22[:, None] * lower
+    return K
+
+
+def schur_gramian_factors(schur, B, C, discrete, kinds=("c", "o")):
+    """Factors ``L`` with ``P = L L^H`` (kind 'c') and ``Q = L L^H`` (kind 'o') from one Schur form.
+
+    Parameters
+    ----------
+    schur : SchurForm or tuple (T, Z)
+        ``A = Z T Z^H``, T complex upper triangular, stable.
+    B : ndarray, shape (n, m)
+    C : ndarray, shape (p, n)
+    discrete : bool
+    kinds : sequence of {'c', 'o'}
+
+    Returns
+    -------
+    list of ndarray, shape (n, n)
+        Real when the SchurForm carries a real basis (real A), complex otherwise.
+
+    Notes
+    -----
+    The observability equation ``A^H Q + Q A + C^H C = 0`` is the controllability form of
+    ``J T^H J`` (J reverses the order), again upper triangular. In discrete time one Cayley
+    transform serves both: ``Cayley(T^H) = Cayley(T)^H``. For a real A the complex factor
+    ``Z U = Z_r (G U)`` becomes real through ``[Re K, Im K]^T = Q R`` with ``K = G U``
+    (``K K^H`` is real, so ``R^T R = K K^H``): ``L = Z_r R^T``, all products real.
+    """
+    T, Z = schur
+    n = T.shape[0]
+    real_basis = getattr(schur, "real_basis", None)
+    inputs = {"c": Z.conj().T @ B, "o": Z.conj().T @ C.conj().T}
+    for kind in kinds:
+        M = inputs[kind]
         if M.shape[1] > n:
             # only M M^H matters: its n-column factor R^H (M^H = Q R) makes every step cheaper
-            M = sla.qr(M.conj().T, mode="r", check_finite=False)[0][:n].conj().T
-        if discrete:
-            shifted = T + eye
-            T = np.triu(sla.solve_triangular(shifted, T - eye, check_finite=False))
-            M = np.sqrt(2.0) * sla.solve_triangular(shifted, M, check_finite=False)
-        Ts.append(T)
-        Ms.append(M)
+            inputs[kind] = sla.qr(M.conj().T, mode="r", check_finite=False)[0][:n].conj().T
+    if discrete and n:
+        shifted = T + np.eye(n)
+        T = np.triu(sla.solve_triangular(shifted, T - np.eye(n), check_finite=False))
+        scale = np.sqrt(2.0)
+        if "c" in inputs:
+            inputs["c"] = scale * sla.solve_triangular(shifted, inputs["c"], check_finite=False)
+        inputs["o"] = scale * sla.solve_triangular(shifted, inputs["o"], trans="C", check_finite=False)
     out = []
-    for T, M in zip(Ts, Ms):
-        U = np.zeros((n, n), dtype=np.complex128, order="F")
-        Ah = np.zeros((n, n), dtype=np.complex128, order="F")
-        Bh = np.zeros((n, M.shape[1]), dtype=np.complex128)
-        _recurse(T, M, U, Ah, Bh)
-        out.append(U)
+    for kind in kinds:
+        if kind == "c":
+            U = _continuous_factor(T, inputs["c"])
+        else:
+            U = _continuous_factor(np.ascontiguousarray(T.conj().T[::-1, ::-1]), inputs["o"][::-1])[::-1]
+        if real_basis is None:
+            out.append(Z @ U)
+            continue
+        K = _rotate_rows(schur.rotations, U)
+        R = sla.qr(np.vstack([K.real.T, K.imag.T]), mode="r", check_finite=False)[0][:n]
+        out.append(real_basis @ R.T)
     return out
-
-
-def blocked_triangular_factor(T, M, discrete):
-    """:func:`triangular_factors` of one equation."""
-    return triangular_factors([(T, M)], discrete)[0]

@@ -45,7 +45,8 @@ HOST_FAST_PATH = True
 # direct BLAS calls: a leading block T[:k, :k] of a Fortran-ordered matrix is used in
 # place through its leading dimension, so no step copies O(k^2) data
 # --------------------------------------------------------------------------------------
-def _blas(name):
+def blas_function(name):
+    """ctypes handle of the BLAS routine ``name`` (trsv/trmv signature) from scipy's cython_blas."""
     capsule = cython_blas.__pyx_capi__[name]
     get_name = ctypes.pythonapi.PyCapsule_GetName
     get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
@@ -58,8 +59,8 @@ def _blas(name):
     return prototype(pointer)
 
 
-_ZTRSV = _blas("ztrsv")
-_ZTRMV = _blas("ztrmv")
+_ZTRSV = blas_function("ztrsv")
+_ZTRMV = blas_function("ztrmv")
 _UPPER, _NOTRANS, _NONUNIT = b"U", b"N", b"N"
 
 
