@@ -508,7 +508,7 @@ def main(argv=None):
             if r["hsv"] is not None and r["hsv"] > 1e-10:
                 missed.append(f"dense n={r['n']}: HSV diff {r['hsv']:.1e} > 1e-10")
             if r["ratio"] is not None and r["ratio"] > 1.5:
-                missed.append(f"dense n={r['n']}: ours/slycot {r['ratio']:.2f} > 1.5")
+                missed.append(f"dense {r['dt']} n={r['n']} m=p={r['m']}: ours/slycot {r['ratio']:.2f} > 1.5")
         sections.append("\n".join([
             "", "## Dense balanced truncation (random stable real systems, r = min(10, n-1))", "", table, "",
             "ours: `lti_reduce.balanced_truncation(StateSpace(A, B, C, D, dt), order=r)`; slycot: "

@@ -49,7 +49,7 @@ __all__ = ["blocked_triangular_factor", "fast_complex_schur", "schur_gramian_fac
 #: deep recursions at small n.
 LEAF = 16
 #: Largest Sylvester block handed to LAPACK ``trsyl`` (unblocked, level 2).
-SYLVESTER_LEAF = 64
+SYLVESTER_LEAF = 32
 
 
 _ZTRSV = blas_function("ztrsv")
@@ -117,22 +117,24 @@ def fast_complex_schur(A):
 # --------------------------------------------------------------------------------------
 # triangular Sylvester equation  S X + X R^H = W  (S, R upper triangular, complex)
 # --------------------------------------------------------------------------------------
-def _sylvester(S, R, W):
+def _sylvester(S, R, W, out):
+    """Write X with ``S X + X R^H = W`` into ``out`` (recursive halving, level-3 updates, LAPACK
+    ``trsyl`` on blocks of at most :data:`SYLVESTER_LEAF`)."""
     k, l = W.shape
     if k <= SYLVESTER_LEAF and l <= SYLVESTER_LEAF:
         X, scale, info = ztrsyl(S, R, W, trana="N", tranb="C")
         if info < 0:
             raise RuntimeError(f"LAPACK ztrsyl failed with info={info}")
-        return X / scale if scale != 1.0 else X
+        out[...] = X if scale == 1.0 else X / scale
+        return
     if k >= l:
         h = k // 2
-        X2 = _sylvester(S[h:, h:], R, W[h:])
-        X1 = _sylvester(S[:h, :h], R, W[:h] - S[:h, h:] @ X2)
-        return np.vstack([X1, X2])
-    h = l // 2
-    X2 = _sylvester(S, R[h:, h:], W[:, h:])
-    X1 = _sylvester(S, R[:h, :h], W[:, :h] - X2 @ R[:h, h:].conj().T)
-    return np.hstack([X1, X2])
+        _sylvester(S[h:, h:], R, W[h:], out[h:])
+        _sylvester(S[:h, :h], R, W[:h] - S[:h, h:] @ out[h:], out[:h])
+    else:
+        h = l // 2
+        _sylvester(S, R[h:, h:], W[:, h:], out[:, h:])
+        _sylvester(S, R[:h, :h], W[:, :h] - out[:, h:] @ R[:h, h:].conj().T, out[:, :h])
 
 
 # --------------------------------------------------------------------------------------
@@ -222,8 +224,8 @@ def _recurse(T, M, U, Ah, Bh):
     rhs = T[:h, h:] @ U22
     rhs += M[:h] @ B22h
     np.negative(rhs, out=rhs)
-    U12 = _sylvester(T[:h, :h], A22, rhs)
-    U[:h, h:] = U12
+    U12 = U[:h, h:]
+    _sylvester(T[:h, :h], A22, rhs, U12)
     M1 = M[:h] - U12 @ B22
     _recurse(T[:h, :h], M1, U[:h, :h], Ah[:h, :h], Bh[:h])
     np.matmul(Bh[:h], B22h, out=Ah[:h, h:])

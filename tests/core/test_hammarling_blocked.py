@@ -46,7 +46,7 @@ def random_real_system(rng, n, m, p, discrete):
 def leaf(request, monkeypatch):
     """The shipped leaf size and a tiny one (deep recursion, odd splits at every level)."""
     monkeypatch.setattr(_blocked_factor, "LEAF", request.param)
-    monkeypatch.setattr(_blocked_factor, "SYLVESTER_LEAF", 2 if request.param < 16 else 64)
+    monkeypatch.setattr(_blocked_factor, "SYLVESTER_LEAF", 2 if request.param < 16 else 32)
     return request.param
 
 
