@@ -26,8 +26,14 @@ last identity bounds the rows of Bhat: ``|Bhat_i|^2 = -2 Re t_ii``. With
     M1' = M1 - U12 B22,   (U11, A11, B11) = triple of (T11, M1')
     A12 = -B11 B22^H,     Bhat = [B11; B22]
 
-The recursion is Hammarling's (SLICOT SB03OT eliminates one column at a time the same
-way); blocking only regroups its operations. Discrete time is reduced to continuous time
+The recursion is Hammarling's (SLICOT SB03OT eliminates one column at a time); blocking
+regroups its operations. One difference in rounding: the update ``M1' = M1 - U12 B22`` is the
+textbook form, where the column recursion of :mod:`lti_reduce._hammarling` forms the new
+right-hand side as ``S^-1 ((T1 - tau) y + nu t)`` without the subtraction. Both are normwise
+backward stable; on random stable systems (n <= 1000) the HSVs agree with SLICOT's to
+about 1e-12 either way, and on the non-normal lightly damped systems of
+tests/core/test_bound_allowance.py (eigenvector condition 1e8-1e10) the small HSVs of both
+differ from a long-double reference by up to 2e-9 (column recursion) and 6e-9 (this one). Discrete time is reduced to continuous time
 by the Cayley transform ``Tc = (T + I)^-1 (T - I)``, ``Mc = sqrt(2) (T + I)^-1 M``, which
 maps ``T X T^H - X + M M^H = 0`` exactly onto ``Tc X + X Tc^H + Mc Mc^H = 0`` (T + I is
 invertible for a stable T: every ``|t_ii| < 1``).
@@ -315,19 +321,17 @@ def schur_gramian_factors(schur, B, C, discrete, kinds=("c", "o")):
     T, Z = schur
     n = T.shape[0]
     real_basis = getattr(schur, "real_basis", None)
-    inputs = {"c": Z.conj().T @ B, "o": Z.conj().T @ C.conj().T}
-    for kind in kinds:
-        M = inputs[kind]
+    inputs = {kind: Z.conj().T @ (B if kind == "c" else C.conj().T) for kind in kinds}
+    for kind, M in inputs.items():
         if M.shape[1] > n:
             # only M M^H matters: its n-column factor R^H (M^H = Q R) makes every step cheaper
             inputs[kind] = sla.qr(M.conj().T, mode="r", check_finite=False)[0][:n].conj().T
     if discrete and n:
         shifted = T + np.eye(n)
         T = np.triu(sla.solve_triangular(shifted, T - np.eye(n), check_finite=False))
-        scale = np.sqrt(2.0)
-        if "c" in inputs:
-            inputs["c"] = scale * sla.solve_triangular(shifted, inputs["c"], check_finite=False)
-        inputs["o"] = scale * sla.solve_triangular(shifted, inputs["o"], trans="C", check_finite=False)
+        for kind, M in inputs.items():     # (T^H + I)^-1 for the observability side
+            inputs[kind] = np.sqrt(2.0) * sla.solve_triangular(shifted, M, trans="N" if kind == "c" else "C",
+                                                                check_finite=False)
     out = []
     for kind in kinds:
         if kind == "c":
