@@ -154,3 +154,34 @@ def test_hsvs_agree_with_slicot(n, m, discrete):
     theirs = np.asarray(out[4])
     large = theirs >= 1e-6 * theirs[0]
     assert np.max(np.abs(ours[:theirs.size][large] - theirs[large]) / theirs[large]) <= 1e-10
+
+
+def _hard_spectrum(kind, rng, n):
+    """Real A = Q (D + N) Q^T with a hard spectrum for the factor recursion."""
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    strict = np.triu(rng.standard_normal((n, n)), 1)
+    if kind == "discrete, eigenvalues near -1 and +1":
+        d = np.concatenate([-0.999 + 5e-4 * rng.random(5), 0.999 - 5e-4 * rng.random(5), rng.uniform(-0.9, 0.9, n - 10)])
+        return Q @ np.diag(d) @ Q.T, True
+    if kind == "continuous, stiff (1e-4 .. 1e4)":
+        d = -np.logspace(-4, 4, n)
+        return Q @ (np.diag(d) + 0.1 * strict * np.sqrt(np.outer(d, d))) @ Q.T, False
+    # discrete, eigenvalues near 0: the Cayley transform's T + I is near the identity
+    return Q @ (np.diag(rng.uniform(-1e-3, 1e-3, n)) + 0.02 * strict) @ Q.T, True
+
+
+@pytest.mark.parametrize("kind", ["discrete, eigenvalues near -1 and +1", "continuous, stiff (1e-4 .. 1e4)",
+                                  "discrete, eigenvalues near 0"])
+def test_hard_spectra_agree_with_slicot(kind):
+    """HSVs within 1e-10 of SLICOT's where the Cayley transform (|1 + l| = 1e-3) or the scale
+    spread (1e8) could cost digits (measured 6e-12, 2e-12, 3e-14)."""
+    slycot = pytest.importorskip("slycot")
+    rng = np.random.default_rng(5)
+    n = 60
+    A, discrete = _hard_spectrum(kind, rng, n)
+    B, C = rng.standard_normal((n, 2)), rng.standard_normal((2, n))
+    ours = lr.hankel_singular_values(lr.StateSpace(A, B, C, dt=1.0 if discrete else 0.0))
+    theirs = np.asarray(slycot.ab09ad("D" if discrete else "C", "B", "N", n, 2, 2, np.array(A, order="F"),
+                                      np.array(B, order="F"), np.array(C, order="F"), nr=1)[4])
+    large = theirs >= 1e-6 * theirs[0]
+    assert np.max(np.abs(ours[:theirs.size][large] - theirs[large]) / theirs[large]) <= 1e-10
