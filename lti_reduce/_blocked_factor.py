@@ -153,24 +153,25 @@ def _leaf(T, M, U, Ah, Bh):
 
     Row j joins the solved rows below it as a 1 x 1 upper-left block of the recursion:
     ``u (tau I + A_t^H) = -(t U_t + m_j B_t^H)`` is solved as the upper-triangular system
-    ``(conj(A_t) + tau I) u^T = rhs^T``, so the leaf keeps ``conj(Ah)`` (Fortran order, for
-    BLAS ``ztrsv``), ``W = [U; Bh^H]`` (the right-hand side is then one product) and
-    ``-Bh`` (the signs fold into the products). Every operation is on a few dozen numbers,
-    so the loop's cost is its count of numpy calls, kept small (a batched form over both
-    Gramians measured slower: numpy's stacked products cost more per call).
+    ``(N_t - tau I) u^T = (t U_t + m_j B_t^H)^T`` with ``N = -conj(Ah)`` (Fortran order, for
+    BLAS ``ztrsv``). The leaf keeps ``W = [U; conj(-Bh)]`` and ``-Bh``, so that the right-hand
+    side, the update of ``m_j`` and the new row of N are one product each with no sign
+    change. Every operation is on a few dozen numbers, so the loop's cost is its count of
+    numpy calls, kept small (a batched form over both Gramians measured slower: numpy's
+    stacked products cost more per call).
     """
     b, width = M.shape
     diag = T.diagonal()
     roots = (-2.0 * diag.real) ** 0.5
-    cdiag = diag.conj()
-    W = np.zeros((b + width, b), dtype=np.complex128, order="F")   # [U; Bh^H]
-    rows = -np.hstack([T, M])                                      # -[t_j, m_j] against W
-    Ac = np.zeros((b, b), dtype=np.complex128, order="F")          # conj(Ah)
+    ncdiag = -diag.conj()
+    W = np.zeros((b + width, b), dtype=np.complex128, order="F")   # [U; conj(-Bh)]
+    rows = np.hstack([T, -M])                                      # [t_j, -m_j] against W
+    N = np.zeros((b, b), dtype=np.complex128, order="F")           # -conj(Ah)
     negB = np.zeros((b, width), dtype=np.complex128)               # -Bh
     step = (b + 1) * _ITEM
-    diag_view = np.lib.stride_tricks.as_strided(Ac, shape=(b,), strides=(step,))
-    diag_view[:] = cdiag
-    base = Ac.ctypes.data
+    diag_view = np.lib.stride_tricks.as_strided(N, shape=(b,), strides=(step,))
+    diag_view[:] = ncdiag
+    base = N.ctypes.data
     lda = ctypes.byref(_INTS[b])
     one = ctypes.byref(_ONE)
     buffer = np.empty(b, dtype=np.complex128)
@@ -181,9 +182,9 @@ def _leaf(T, M, U, Ah, Bh):
         if j < b - 1:
             t = slice(j + 1, b)
             rhs = rows[j].dot(W[:, t], out=buffer[:b - 1 - j])
-            diag_view[t] = cdiag[t] + diag_list[j]
+            diag_view[t] = ncdiag[t] - diag_list[j]
             _ZTRSV(b"U", b"N", b"N", _SIZES[b - 1 - j], base + (j + 1) * step, lda, address, one)
-            diag_view[t] = cdiag[t]
+            diag_view[t] = ncdiag[t]
             W[j, t] = rhs
             m1 = M[j] + rhs.dot(negB[t])
         else:
@@ -194,12 +195,11 @@ def _leaf(T, M, U, Ah, Bh):
         else:
             nu = _tiny_row(m1, root, negB[j])
         W[j, j] = nu / root
-        crow = W[b:, j]
-        np.negative(negB[j].conj(), out=crow)
+        crow = np.conjugate(negB[j], out=W[b:, j])
         if j < b - 1:
-            Ac[j, t] = negB[t].dot(crow)
+            N[j, t] = negB[t].dot(crow)
     U[...] = W[:b]
-    Ah[...] = Ac.conj()
+    np.negative(N.conj(), out=Ah)
     np.negative(negB, out=Bh)
 
 
