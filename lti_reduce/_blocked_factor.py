@@ -44,7 +44,7 @@ import math
 
 import numpy as np
 import scipy.linalg as sla
-from scipy.linalg.lapack import dtpqrt, ztrsyl
+from scipy.linalg.lapack import ztrsyl
 
 from ._hammarling import blas_function
 
@@ -294,36 +294,17 @@ def _rotate_rows(rotations, U):
 
 
 def _real_factor(rotations, U, reversed_):
-    """Real F with ``F F^T = K K^H`` for ``K = G U`` (``G J U`` if ``reversed_``).
+    """Real F with ``F F^T = K K^H`` for ``K = G U`` (``G J U`` if ``reversed_``): the transposed
+    R factor of ``[Re K, Im K]^T = Q R``.
 
-    ``G J U = J (J G J) U`` and ``J G J`` is again block diagonal (pairs mirrored), so both
-    cases rotate the rows of the upper-triangular U, which leaves one entry below the
-    diagonal per pair; a 2 x 2 unitary on the same column pair removes it (``K K^H`` is
-    unchanged). Then ``J K^T J = [J Re(K)^T J; J Im(K)^T J]`` stacks two upper-triangular
-    blocks, whose QR factorisation is LAPACK's triangular-pentagonal ``tpqrt`` (about a
-    fifth of the flops of a dense QR of the 2n x n stack): ``F = J R^T``, resp. ``R^T``.
+    (A QR of the two triangular blocks of the flipped stack ``J K^T J`` with LAPACK ``tpqrt``
+    costs a fifth of the flops, but gives a factor in the reversed gauge whose product
+    ``Lo^T Lc`` measured 5x larger HSV errors against SLICOT at n = 1000, m = 1: 3.5e-11
+    instead of 6.3e-12. Kept dense.)
     """
     n = U.shape[0]
-    top, g11, g21, g12, g22 = rotations
-    if reversed_:       # J G J: the pair (i, i+1) moves to (n-2-i, n-1-i), its 2 x 2 block to J2 G J2
-        top, g11, g21, g12, g22 = n - 2 - top, g22, g12, g21, g11
-    K = _rotate_rows((top, g11, g21, g12, g22), U)
-    if top.size:
-        low = top + 1
-        x, y = K[low, top], K[low, low]
-        size = np.sqrt(np.abs(x) ** 2 + np.abs(y) ** 2)
-        size[size == 0] = 1.0           # a zero row needs no rotation (x = y = 0 keeps K as it is)
-        first, second = K[:, top].copy(), K[:, low].copy()
-        K[:, top] = (first * y - second * x) / size
-        K[:, low] = (first * np.conj(x) + second * np.conj(y)) / size
-        K[low, top] = 0.0
-    stacked = K[::-1, ::-1].T                                  # J K^T J, upper triangular
-    R, _, _, info = dtpqrt(n, min(n, 32), np.array(stacked.real, order="F"), np.array(stacked.imag, order="F"),
-                           overwrite_a=True, overwrite_b=True)
-    if info < 0:
-        raise RuntimeError(f"LAPACK dtpqrt failed with info={info}")
-    R = np.triu(R)
-    return R.T if reversed_ else R.T[::-1]
+    K = _rotate_rows(rotations, U[::-1] if reversed_ else U)
+    return sla.qr(np.vstack([K.real.T, K.imag.T]), mode="r", overwrite_a=True, check_finite=False)[0][:n].T
 
 
 def schur_gramian_factors(schur, B, C, discrete, kinds=("c", "o")):
@@ -350,7 +331,7 @@ def schur_gramian_factors(schur, B, C, discrete, kinds=("c", "o")):
     transform serves both: ``Cayley(T^H) = Cayley(T)^H``. For a real A the complex factor
     ``Z U = Z_r (G U)`` becomes real through ``[Re K, Im K]^T = Q R`` with ``K = G U``
     (``K K^H`` is real, so ``R^T R = K K^H``): ``L = Z_r R^T``, all products real
-    (:func:`_real_factor` does this QR on two triangular blocks).
+    (:func:`_real_factor`).
     """
     T, Z = schur
     n = T.shape[0]

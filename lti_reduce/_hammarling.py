@@ -27,6 +27,11 @@ for eigenvalues close to tau the textbook form cancels and loses the small HSVs.
 
 The observability factor uses the same code on ``J T^H J`` (J reverses the order), which is
 again upper triangular.
+
+Dense systems are factored by the recursively blocked form of this recursion
+(:mod:`lti_reduce._blocked_factor`, one Python iteration per row of a small leaf instead of
+one per column of the whole matrix); :func:`triangular_factor` stays as the column-by-column
+reference that the tests compare it with (tests/core/test_hammarling_blocked.py).
 """
 
 import ctypes
