@@ -334,7 +334,9 @@ def dense_table(sizes, ms, repeats, seed, log):
     for discrete in (True, False):
         for n in sizes:
             for m in ms:
-                reps = min(repeats, 3) if n >= 1000 else repeats
+                # the smallest cells take milliseconds: their ratio is the most load-sensitive and
+                # more rounds cost little
+                reps = min(repeats, 3) if n >= 1000 else 5 * repeats if n <= 200 else repeats
                 t0 = time.perf_counter()
                 row = dense_case(n, m, discrete, reps, seed)
                 log(f"  dense {row['dt']} n={n} m=p={m}: {time.perf_counter() - t0:.1f} s "
@@ -499,7 +501,8 @@ def main(argv=None):
     started = datetime.datetime.now().astimezone()
     head = [f"# lti_reduce core benchmark{' (--quick)' if args.quick else ''}", "",
             f"Command: `{command}`  ", f"Date: {started.isoformat(timespec='seconds')}  ",
-            f"Repeats: median of {repeats} (at most 3 at n >= 1000), seed {args.seed}", "", "```"]
+            f"Repeats: median of {repeats} (dense: {5 * repeats} at n <= 200, at most 3 at n >= 1000), seed {args.seed}",
+            "", "```"]
     head += environment_lines() + ["load average (1, 5, 15 min) at start: %.2f %.2f %.2f" % os.getloadavg(), "```"]
     print("\n".join(head), flush=True)
 
