@@ -3,11 +3,14 @@ the naive published (CompreSSM) reduction step, side by side, BLAS at one thread
 
 Two tables:
 
-1. Dense balanced truncation, discrete and continuous, n in {100, 400, 1000}, m = p in
-   {1, 16}, reduced order r = min(10, n - 1): ``lti_reduce.balanced_truncation`` vs
+1. Dense balanced truncation, discrete and continuous, n in {50, 100, 200, 400, 1000}, m = p
+   in {1, 4, 16}, reduced order r = min(10, n - 1): ``lti_reduce.balanced_truncation`` vs
    ``slycot.ab09ad(dico, 'B', 'N', ...)`` vs ``control.balred`` (continuous only; it calls
-   slycot underneath and is timed as a user calls it). Targets: ours/slycot <= 1.5 at
-   n = 1000; HSVs equal to 1e-10 relative over ``s_i >= 1e-6 s_1``.
+   slycot underneath and is timed as a user calls it) vs the square-root factors alone from
+   scipy's Lyapunov solvers + Cholesky (with the HSVs those factors give, or "Cholesky
+   fails"). The contenders run in interleaved rounds so that load on the shared machine hits
+   them alike. Targets (issue 13 item 2): ours/slycot <= 1.5 at every n; HSVs equal to SLICOT's
+   to 1e-10 relative over ``s_i >= 1e-6 s_1``.
 2. Diagonal complex LRU-shaped systems, the two published configurations (n=256, m=p=8,
    one layer; n=384, m=p=512, six layers): ours (one batched call with energy tau = 0.1)
    vs the naive published approach (``naive_published.py``, layer by layer) vs slycot on
@@ -15,13 +18,14 @@ Two tables:
    naive approach per layer; HSVs equal to slycot's to 1e-10.
 
 Times are medians over repeats (3 at n >= 1000), after one untimed warm-up call for the
-smaller sizes. Test systems come from a fixed seed, so every run times the same systems.
+smaller sizes; the load average is printed at the start and the end. Test systems come from a fixed seed, so every run times the same systems.
 
 Usage (the lead's full run, on a quiet machine, OpenBLAS kernel auto-detected)::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_core.py --out benchmarks/results_core.md
 
-    python benchmarks/bench_core.py --quick            # small sizes, < ~60 s, checks the script
+    python benchmarks/bench_core.py --quick            # dense n <= 400, small LRU configurations
+    python benchmarks/bench_core.py --skip-lru --sizes 50,100 --ms 1   # a few dense cells
     python benchmarks/bench_core.py --repeats 7        # more repeats (n >= 1000 still uses <= 3)
     python benchmarks/bench_core.py --profile 1000     # also cProfile ours once at n = 1000
 
@@ -241,44 +245,87 @@ def realify(lam, B, C):
 # -----------------------------------------------------------------------------------------
 # table 1: dense BT
 # -----------------------------------------------------------------------------------------
+def interleaved_times(contenders, repeats, warmup=True):
+    """Times of several contenders measured in rounds: each round runs every contender once,
+    in turn, so that a load change on the shared machine hits all of them alike.
+
+    ``contenders``: {name: (fn, setup or None)}; a contender that raises is dropped with its
+    error text. Returns ({name: [seconds per round]}, {name: last result}, {name: error text}).
+    """
+    times = {name: [] for name in contenders}
+    results, errors = {}, {}
+    for name, (fn, setup) in contenders.items():
+        if warmup:
+            try:
+                fn(*(setup() if setup else ()))
+            except Exception as exc:  # noqa: BLE001 - report and continue
+                errors[name] = f"error: {type(exc).__name__}: {str(exc)[:80]}"
+    for _ in range(repeats):
+        for name, (fn, setup) in contenders.items():
+            if name in errors:
+                continue
+            args = setup() if setup else ()
+            try:
+                t0 = time.perf_counter()
+                results[name] = fn(*args)
+                times[name].append(time.perf_counter() - t0)
+            except Exception as exc:  # noqa: BLE001
+                errors[name] = f"error: {type(exc).__name__}: {str(exc)[:80]}"
+    return times, results, errors
+
+
+def scipy_factors(A, B, C, discrete):
+    """Square-root factors from scipy's Lyapunov solvers and a Cholesky factorisation of the
+    formed Gramians (``cholesky`` raises LinAlgError when a Gramian is numerically singular)."""
+    if discrete:
+        P = scipy.linalg.solve_discrete_lyapunov(A, B @ B.T)
+        Q = scipy.linalg.solve_discrete_lyapunov(A.T, C.T @ C)
+    else:
+        P = scipy.linalg.solve_continuous_lyapunov(A, -B @ B.T)
+        Q = scipy.linalg.solve_continuous_lyapunov(A.T, -C.T @ C)
+    Lc = scipy.linalg.cholesky((P + P.T) / 2, lower=True)
+    Lo = scipy.linalg.cholesky((Q + Q.T) / 2, lower=True)
+    return Lc, Lo
+
+
 def dense_case(n, m, discrete, repeats, seed):
     A, B, C, D = random_stable_dense(n, m, m, discrete, seed)
     r = min(10, n - 1)
     dt = 1.0 if discrete else 0.0
-    warm = n < 1000
     row = {"n": n, "m": m, "dt": "D" if discrete else "C", "r": r}
-
     system = StateSpace(A, B, C, D, dt=dt)
-    res, err = guarded(median_time, lambda: lti_reduce.balanced_truncation(system, order=r), repeats, warm)
-    row["ours"] = err or res[0]
-    hsv_ours = None if err else np.asarray(res[1].hsv)
-
-    hsv_sly = None
-    if slycot is None:
-        row["slycot"] = NA
-    else:
-        dico = "D" if discrete else "C"
-
-        def setup():
-            return np.array(A, order="F"), np.array(B, order="F"), np.array(C, order="F")
-
-        res, err = guarded(median_time, lambda a, b, c: slycot.ab09ad(dico, "B", "N", n, m, m, a, b, c, nr=r),
-                           repeats, warm, setup)
-        row["slycot"] = err or res[0]
-        hsv_sly = None if err else np.asarray(res[1][4])
-
+    dico = "D" if discrete else "C"
+    contenders = {"ours": (lambda: lti_reduce.balanced_truncation(system, order=r), None)}
+    if slycot is not None:
+        contenders["slycot"] = (lambda a, b, c: slycot.ab09ad(dico, "B", "N", n, m, m, a, b, c, nr=r),
+                                lambda: (np.array(A, order="F"), np.array(B, order="F"), np.array(C, order="F")))
+    if control is not None and not discrete:
+        sys_ct = control.ss(A, B, C, D)
+        contenders["control"] = (lambda: control.balred(sys_ct, r), None)
+    contenders["scipy"] = (lambda: scipy_factors(A, B, C, discrete), None)
+    times, results, errors = interleaved_times(contenders, repeats, warmup=n < 1000)
+    for name in ("ours", "slycot", "control", "scipy"):
+        if name in errors:
+            row[name] = errors[name]
+        elif times.get(name):
+            row[name] = statistics.median(times[name])
+        else:
+            row[name] = NA
     if discrete:
         row["control"] = "(cont. only)"
-    elif control is None:
-        row["control"] = NA
+    ok = "ours" not in errors and "slycot" in times and "slycot" not in errors
+    # ratio of the medians of per-round ratios: both timed within seconds of each other
+    row["ratio"] = statistics.median(o / s for o, s in zip(times["ours"], times["slycot"])) if ok else None
+    hsv_sly = np.asarray(results["slycot"][4]) if ok else None
+    row["hsv"] = hsv_rel_diff(np.asarray(results["ours"].hsv), hsv_sly) if ok else None
+    if "scipy" in errors:
+        row["scipy_hsv"] = "Cholesky fails" if "LinAlgError" in errors["scipy"] else "error"
+        row["scipy"] = "n/a (see HSV column)" if "LinAlgError" in errors["scipy"] else row["scipy"]
+    elif hsv_sly is not None:
+        Lc, Lo = results["scipy"]
+        row["scipy_hsv"] = fmt_sci(hsv_rel_diff(np.linalg.svd(Lo.T @ Lc, compute_uv=False), hsv_sly))
     else:
-        sys_ct = control.ss(A, B, C, D)
-        res, err = guarded(median_time, lambda: control.balred(sys_ct, r), repeats, warm)
-        row["control"] = err or res[0]
-
-    ok = isinstance(row["ours"], float) and isinstance(row["slycot"], float)
-    row["ratio"] = row["ours"] / row["slycot"] if ok else None
-    row["hsv"] = hsv_rel_diff(hsv_ours, hsv_sly) if hsv_ours is not None and hsv_sly is not None else None
+        row["scipy_hsv"] = NA
     return row
 
 
@@ -287,15 +334,19 @@ def dense_table(sizes, ms, repeats, seed, log):
     for discrete in (True, False):
         for n in sizes:
             for m in ms:
-                reps = min(repeats, 3) if n >= 1000 else repeats
+                # the smallest cells take milliseconds: their ratio is the most load-sensitive and
+                # more rounds cost little
+                reps = min(repeats, 3) if n >= 1000 else 5 * repeats if n <= 200 else repeats
                 t0 = time.perf_counter()
                 row = dense_case(n, m, discrete, reps, seed)
-                log(f"  dense {row['dt']} n={n} m=p={m}: {time.perf_counter() - t0:.1f} s")
+                log(f"  dense {row['dt']} n={n} m=p={m}: {time.perf_counter() - t0:.1f} s "
+                    f"(ratio {fmt_ratio(row['ratio'])}, load {os.getloadavg()[0]:.2f})")
                 rows.append(row)
     header = ["time base", "n", "m=p", "r", "ours", "slycot ab09ad", "ours/slycot", "control.balred",
-              "max rel HSV diff"]
+              "scipy Lyapunov+Cholesky factors", "max rel HSV diff (ours)", "max rel HSV diff (scipy+Cholesky)"]
     body = [[("discrete" if r["dt"] == "D" else "continuous"), r["n"], r["m"], r["r"], fmt_time(r["ours"]),
-             fmt_time(r["slycot"]), fmt_ratio(r["ratio"]), fmt_time(r["control"]), fmt_sci(r["hsv"])]
+             fmt_time(r["slycot"]), fmt_ratio(r["ratio"]), fmt_time(r["control"]), fmt_time(r["scipy"]),
+             fmt_sci(r["hsv"]), r["scipy_hsv"]]
             for r in rows]
     return markdown_table(header, body), rows
 
@@ -388,16 +439,22 @@ def lru_table(configs, repeats, seed, log, naive_c64=True):
 # optional profile
 # -----------------------------------------------------------------------------------------
 def profile_dense(n, m, discrete, seed, top=20):
+    """cProfile of ``calls`` calls of ours (enough of them for sub-millisecond resolution at small
+    n; the profiler's per-call overhead inflates Python-heavy parts such as the factor leaves)."""
     import cProfile
     import io
     import pstats
     A, B, C, D = random_stable_dense(n, m, m, discrete, seed)
     system = StateSpace(A, B, C, D, dt=1.0 if discrete else 0.0)
+    calls = max(1, 5000 // n)
+    lti_reduce.balanced_truncation(system, order=min(10, n - 1))
     prof = cProfile.Profile()
     prof.enable()
-    lti_reduce.balanced_truncation(system, order=min(10, n - 1))
+    for _ in range(calls):
+        lti_reduce.balanced_truncation(system, order=min(10, n - 1))
     prof.disable()
     out = io.StringIO()
+    out.write(f"{calls} calls profiled: divide the times by {calls} for one call\n")
     stats = pstats.Stats(prof, stream=out)
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(top)
@@ -407,7 +464,10 @@ def profile_dense(n, m, discrete, seed, top=20):
 # -----------------------------------------------------------------------------------------
 def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes and few repeats (< ~60 s): a smoke run")
+    ap.add_argument("--quick", action="store_true", help="dense n <= 400 only, smaller LRU configurations, "
+                    "3 repeats: a few minutes")
+    ap.add_argument("--sizes", default=None, help="comma-separated dense n (overrides the default list)")
+    ap.add_argument("--ms", default=None, help="comma-separated dense m = p (overrides the default list)")
     ap.add_argument("--repeats", type=int, default=None,
                     help="timed repeats per cell (default 5, 3 with --quick; n >= 1000 uses at most 3)")
     ap.add_argument("--out", default=None, help="also write the report (Markdown) to this file")
@@ -426,19 +486,24 @@ def main(argv=None):
     if repeats < 1:
         raise SystemExit("--repeats must be >= 1")
     if args.quick:
-        sizes, ms = (50, 200), (1, 16)
+        sizes, ms = (50, 100, 200, 400), (1, 4, 16)
         configs = [("(a) sMNIST-shaped", 256, 8, 1), ("(b) quick, like n=384 m=p=512 x6", 128, 128, 2)]
     else:
-        sizes, ms = (100, 400, 1000), (1, 16)
+        sizes, ms = (50, 100, 200, 400, 1000), (1, 4, 16)
         configs = [("(a) sMNIST-shaped", 256, 8, 1), ("(b) sCIFAR-shaped", 384, 512, 6)]
 
+    if args.sizes:
+        sizes = tuple(int(x) for x in args.sizes.split(","))
+    if args.ms:
+        ms = tuple(int(x) for x in args.ms.split(","))
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv) if argv is None else \
         "bench_core.main(" + repr(argv) + ")"
     started = datetime.datetime.now().astimezone()
     head = [f"# lti_reduce core benchmark{' (--quick)' if args.quick else ''}", "",
             f"Command: `{command}`  ", f"Date: {started.isoformat(timespec='seconds')}  ",
-            f"Repeats: median of {repeats} (at most 3 at n >= 1000), seed {args.seed}", "", "```"]
-    head += environment_lines() + ["```"]
+            f"Repeats: median of {repeats} (dense: {5 * repeats} at n <= 200, at most 3 at n >= 1000), seed {args.seed}",
+            "", "```"]
+    head += environment_lines() + ["load average (1, 5, 15 min) at start: %.2f %.2f %.2f" % os.getloadavg(), "```"]
     print("\n".join(head), flush=True)
 
     def log(msg):
@@ -451,14 +516,18 @@ def main(argv=None):
         for r in rows:
             if r["hsv"] is not None and r["hsv"] > 1e-10:
                 missed.append(f"dense n={r['n']}: HSV diff {r['hsv']:.1e} > 1e-10")
-            if r["n"] >= 1000 and r["ratio"] is not None and r["ratio"] > 1.5:
-                missed.append(f"dense n={r['n']}: ours/slycot {r['ratio']:.2f} > 1.5")
+            if r["ratio"] is not None and r["ratio"] > 1.5:
+                missed.append(f"dense {r['dt']} n={r['n']} m=p={r['m']}: ours/slycot {r['ratio']:.2f} > 1.5")
         sections.append("\n".join([
             "", "## Dense balanced truncation (random stable real systems, r = min(10, n-1))", "", table, "",
             "ours: `lti_reduce.balanced_truncation(StateSpace(A, B, C, D, dt), order=r)`; slycot: "
             "`ab09ad(dico, 'B', 'N', n, m, p, A, B, C, nr=r)`; control: `control.balred(sys, r)` "
-            "(continuous only; calls slycot). HSV diff: max |s_i - s_i^slycot| / s_i^slycot over "
-            f"s_i >= {HSV_FLOOR:g} s_1. Targets: ours/slycot <= 1.5 at n = 1000, HSV diff <= 1e-10."]))
+            "(continuous only; calls slycot); scipy: `solve_continuous_lyapunov` / `solve_discrete_lyapunov` for "
+            "P and Q, then `cholesky` of each (the square-root factors only, no SVD or projection). The "
+            "contenders run in interleaved rounds (one call each per round); times are medians over rounds, "
+            "ours/slycot the median of the per-round ratios. HSV diff: max |s_i - s_i^slycot| / s_i^slycot over "
+            f"s_i >= {HSV_FLOOR:g} s_1 (scipy+Cholesky: HSVs as svd(Lo^T Lc) of its factors). "
+            "Targets: ours/slycot <= 1.5 at every n, HSV diff <= 1e-10."]))
         print(sections[-1], flush=True)
     if not args.skip_lru:
         table, rows = lru_table(configs, repeats, args.seed, log, not args.no_c64)
@@ -478,7 +547,8 @@ def main(argv=None):
             f"Targets: speed-up >= 5x per layer, HSV diff <= 1e-10 (s_i >= {HSV_FLOOR:g} s_1)."]))
         print(sections[-1], flush=True)
     elapsed = (datetime.datetime.now().astimezone() - started).total_seconds()
-    tail = f"\nTotal wall time {elapsed:.1f} s.\n\nTargets missed: " + ("; ".join(missed) if missed else "none")
+    tail = (f"\nTotal wall time {elapsed:.1f} s; load average at the end %.2f %.2f %.2f (1, 5, 15 min).\n\n"
+            % os.getloadavg()) + "Targets missed: " + ("; ".join(missed) if missed else "none")
     print(tail, flush=True)
     if args.profile:
         prof = profile_dense(args.profile, 16, True, args.seed)

@@ -20,7 +20,8 @@ import scipy.linalg as sla
 from ._array import is_numpy, to_numpy, conj_t, device_of
 from ._errors import InvalidParameterError, UnstableSystemError, NonFiniteError
 from . import _hammarling
-from ._hammarling import triangular_factor, diagonal_factor
+from ._hammarling import diagonal_factor
+from ._blocked_factor import fast_complex_schur, schur_gramian_factors
 from ._statespace import DiagonalStateSpace, as_statespace, unstable_eigenvalues
 
 __all__ = ["gramian"]
@@ -321,40 +322,32 @@ def _finite_horizon(P, A, horizon, discrete, transpose):
 
 
 def complex_schur(A):
-    """``(T, Z)`` with ``A = Z T Z^H``, T upper triangular (real A: real Schur, then rsf2csf,
-    which is cheaper than a complex QR iteration)."""
-    if np.iscomplexobj(A):
-        return sla.schur(A, output="complex")
-    return sla.rsf2csf(*sla.schur(A, output="real"))
+    """``(T, Z)`` with ``A = Z T Z^H``, T upper triangular (real A: real Schur, then its 2x2
+    blocks triangularised, which is cheaper than a complex QR iteration)."""
+    return fast_complex_schur(A)
 
 
 def dense_factors(system, kinds=("c", "o"), schur=None):
-    """Square-root factors ``L`` (``P = L L^H``) for each kind, by Hammarling's method (numpy).
+    """Square-root factors ``L`` (``P = L L^H``) for each kind, by Hammarling's method (numpy,
+    recursively blocked: :func:`lti_reduce._blocked_factor.schur_gramian_factors`).
 
     One complex Schur form ``A = Z T Z^H`` (``schur``, if already computed) serves both
     factors and the stability check. For a real system the
     complex factor is turned into a real one of the same size: ``[Re L, Im L]`` is an
-    exact real factor, compressed by a QR factorisation.
+    exact real factor, compressed by a QR factorisation (in the real Schur basis).
     """
     A = system.A
     real = not np.iscomplexobj(A)
     if A.shape[0] == 0:
         return [np.zeros((0, 0), dtype=A.dtype) for _ in kinds]
-    T, Z = complex_schur(A) if schur is None else schur
-    bad = unstable_eigenvalues(np.diag(T), system.is_discrete)
+    schur_form = complex_schur(A) if schur is None else schur
+    bad = unstable_eigenvalues(np.diag(schur_form[0]), system.is_discrete)
     if len(bad):
         raise_unstable(bad, system.is_discrete)
     out = []
-    for kind in kinds:
-        if kind == "c":
-            L = Z @ triangular_factor(T, Z.conj().T @ system.B, system.is_discrete)
-        else:
-            # A^H Q + Q A + C^H C = 0: controllability form with J T^H J (upper triangular)
-            S = np.ascontiguousarray(T.conj().T[::-1, ::-1])
-            N = (Z.conj().T @ system.C.conj().T)[::-1]
-            L = Z @ triangular_factor(S, N, system.is_discrete)[::-1]
-        if real:
-            L = sla.qr(np.hstack([L.real, L.imag]).T, mode="r")[0][:L.shape[0]].T
+    for L in schur_gramian_factors(schur_form, system.B, system.C, system.is_discrete, kinds):
+        if real and np.iscomplexobj(L):     # a plain (T, Z) pair without the real Schur basis
+            L = sla.qr(np.hstack([L.real, L.imag]).T, mode="r", check_finite=False)[0][:L.shape[0]].T
         if not np.all(np.isfinite(L)):
             raise NonFiniteError("the Gramian factor is not finite: the system is too ill-conditioned "
                                  "(eigenvalues too close to the stability boundary)")

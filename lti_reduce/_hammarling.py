@@ -27,6 +27,11 @@ for eigenvalues close to tau the textbook form cancels and loses the small HSVs.
 
 The observability factor uses the same code on ``J T^H J`` (J reverses the order), which is
 again upper triangular.
+
+Dense systems are factored by the recursively blocked form of this recursion
+(:mod:`lti_reduce._blocked_factor`, one Python iteration per row of a small leaf instead of
+one per column of the whole matrix); :func:`triangular_factor` stays as the column-by-column
+reference that the tests compare it with (tests/core/test_hammarling_blocked.py).
 """
 
 import ctypes
@@ -45,7 +50,8 @@ HOST_FAST_PATH = True
 # direct BLAS calls: a leading block T[:k, :k] of a Fortran-ordered matrix is used in
 # place through its leading dimension, so no step copies O(k^2) data
 # --------------------------------------------------------------------------------------
-def _blas(name):
+def blas_function(name):
+    """ctypes handle of the BLAS routine ``name`` (trsv/trmv signature) from scipy's cython_blas."""
     capsule = cython_blas.__pyx_capi__[name]
     get_name = ctypes.pythonapi.PyCapsule_GetName
     get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
@@ -58,8 +64,8 @@ def _blas(name):
     return prototype(pointer)
 
 
-_ZTRSV = _blas("ztrsv")
-_ZTRMV = _blas("ztrmv")
+_ZTRSV = blas_function("ztrsv")
+_ZTRMV = blas_function("ztrmv")
 _UPPER, _NOTRANS, _NONUNIT = b"U", b"N", b"N"
 
 
