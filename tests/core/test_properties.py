@@ -17,7 +17,7 @@ import scipy.linalg as sla
 from hypothesis import assume, example, given, strategies as st
 
 from lti_reduce import (DiagonalStateSpace, StateSpace, balanced_truncation, gramian,
-                        hankel_singular_values)
+                        hankel_factors, hankel_singular_values)
 from lti_reduce._array import to_numpy
 from lti_reduce._norms import hinf_norm
 
@@ -330,7 +330,8 @@ def test_small_hsvs_accurate_when_a_gramian_is_nearly_singular(dense):
 @example(spec=dict(discrete=False, complex=True, diagonal=False, n=4, m=1, p=1, b_structure="full",
                    c_structure="full", n_pairs=0, jordan=False, feedthrough=False, dt=0.0, seed=0), seed=1)
 def test_zero_transfer_function_gives_all_zero_hsvs(spec, seed):
-    """G = 0 (states reached by the input never seen by the output): every HSV is exactly 0.
+    """G = 0 (states reached by the input never seen by the output): every HSV is 0 (exactly for
+    diagonal A; at the rounding level for a dense A whose Schur basis mixes the blocks).
 
     Diagonal A (or block-diagonal A) with B supported on some states and C on the others:
     P Q = 0 exactly, every direction is non-minimal.
@@ -361,9 +362,21 @@ def test_zero_transfer_function_gives_all_zero_hsvs(spec, seed):
     G = transfer(zero, sample_points(zero, 5))
     assert np.all(G == D), "the test system does not have a constant transfer function"
     s = hsv_of(zero)
-    np.testing.assert_array_equal(s, np.zeros(n), err_msg="G = D but the HSVs are not exactly zero")
     result = balanced_truncation(zero, tol=0.0)
-    assert result.order == 0 and result.error_bound == 0.0
+    if isinstance(zero, DiagonalStateSpace):
+        # P Q = 0 in exact arithmetic and in the closed-form Gramians alike
+        np.testing.assert_array_equal(s, np.zeros(n), err_msg="G = D but the HSVs are not exactly zero")
+        assert result.order == 0 and result.error_bound == 0.0
+    else:
+        # the Schur basis mixes the two blocks, so the computed factors see each other at the
+        # rounding level: HSVs at or below a few n eps ||Lc||_F ||Lo||_F (measured up to
+        # 1.3x that on 6000 such systems; the zero level of the SVD keeps such HSVs rather
+        # than risk zeroing meaningful ones, which would break the error bound)
+        f = hankel_factors(zero)
+        Lc, Lo = to_numpy(f.Lc), to_numpy(f.Lo)
+        level = 4 * n * np.finfo(np.float64).eps * np.linalg.norm(Lc) * np.linalg.norm(Lo)
+        assert np.all(s <= level), (s.max(), level)
+        assert result.error_bound == 0.0 and result.order == int(np.count_nonzero(s))
 
 
 # ======================================================================================
