@@ -364,6 +364,18 @@ def summarize(folders, effect=0.005, pilot=5):
 
 
 # ----------------------------------------------------------------------------- command line
+def _horizon(text):
+    if text == "L":
+        return "L"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--horizon must be a positive step count or L, got {text!r}")
+    return value
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m validation.study", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -379,8 +391,18 @@ def build_parser():
             s.add_argument("--methods", nargs="+", default=["compressm", "small", "random-eq", "smallest-eq"])
             s.add_argument("--sizes-from", nargs="+", default=[],
                            help="study folders whose CompreSSM runs (same seeds) give the size trajectories")
+            s.add_argument("--window", type=float, nargs=2, metavar=("START", "STOP"),
+                           help="event window as fractions of the steps (default: the preset's, 0 0.1)")
+            s.add_argument("--horizon", type=_horizon,
+                           help="CompreSSM's Gramian horizon: a step count or L (the sequence length); default infinite")
+            s.add_argument("--output", choices=("complex", "real"), help="CompreSSM's reduction output (default complex)")
         if name == "curve":
             s.add_argument("--ns", type=int, nargs="+", required=True)
+    s = sub.add_parser("pareto", help="accuracy against final size and against CPU time, one row per "
+                                      "CompreSSM variant (tau, horizon, event window, output), with its born-small pair")
+    s.add_argument("folders", nargs="+", help="paired-study folders (and curve folders for the born-small curve)")
+    s.add_argument("--figure", help="write the two Pareto panels to this image file")
+    s.add_argument("--title", default="")
     s = sub.add_parser("summary")
     s.add_argument("folders", nargs="+")
     s.add_argument("--effect", type=float, default=0.005, help="accuracy difference to resolve (fraction)")
@@ -393,6 +415,13 @@ def main(argv=None):
     if args.command == "summary":
         print(summarize(args.folders, args.effect, args.pilot))
         return 0
+    if args.command == "pareto":
+        from .pareto import pareto_table, pareto_figure
+        print(pareto_table(args.folders))
+        if args.figure:
+            pareto_figure(args.folders, args.figure, title=args.title)
+            print(f"figure: {args.figure}")
+        return 0
     torch.set_num_threads(args.threads)
     over = {}
     if args.seeds:
@@ -401,6 +430,12 @@ def main(argv=None):
         over["steps"] = args.steps
     if args.tau:
         over["taus"] = (args.tau,)
+    if getattr(args, "window", None):
+        over["event_window"] = tuple(args.window)
+    if getattr(args, "horizon", None) is not None:
+        over["horizon"] = args.horizon
+    if getattr(args, "output", None):
+        over["output"] = args.output
     cfg = validate(get_preset(args.preset).replace(**over))
     command = "python -m validation.study " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     if args.command == "curve":
