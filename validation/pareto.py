@@ -44,6 +44,9 @@ def variant_label(key):
 
 def _read(folder):
     path = folder if folder.endswith(".json") else os.path.join(folder, "results.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{folder!r} is not a study folder: {path} does not exist "
+                                f"(give the folders written by `python -m validation.study paired|curve --out`)")
     with open(path) as f:
         return json.load(f)
 
