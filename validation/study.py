@@ -417,7 +417,11 @@ def main(argv=None):
         return 0
     if args.command == "pareto":
         from .pareto import pareto_table, pareto_figure
-        print(pareto_table(args.folders))
+        try:
+            print(pareto_table(args.folders))
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         if args.figure:
             pareto_figure(args.folders, args.figure, title=args.title)
             print(f"figure: {args.figure}")
