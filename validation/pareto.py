@@ -99,6 +99,20 @@ def pareto_rows(folders):
                      "cpu_compressm": _cpu(comp), "cpu_small": _cpu(small),
                      "reduction_s": float(np.mean([x["time"]["reduction_s"] for x in comp])),
                      "diff": paired_difference(100 * acc_c, 100 * acc_s)})
+    by_key = {r["key"]: r for r in rows}
+    for r in rows:     # a variant against CompreSSM's default settings at the same tau, same seeds
+        tau = r["key"][0]
+        default = (tau, None, (0.0, 0.1), "complex")
+        r["vs_default"] = None
+        if r["key"] != default and default in by_key:
+            both = variants[r["key"]] + [dict(x, method="default") for x in variants[default]
+                                          if x["method"] == "compressm"]
+            seeds, acc_v, acc_d = pair_by_seed(both, "compressm", "default")
+            if len(seeds) >= 2:
+                size_v = {x["seed"]: np.mean(x["final_sizes"]) for x in both if x["method"] == "compressm"}
+                size_d = {x["seed"]: np.mean(x["final_sizes"]) for x in both if x["method"] == "default"}
+                r["vs_default"] = {"diff": paired_difference(100 * acc_v, 100 * acc_d),
+                                   "size_change": float(np.mean([size_v[s] - size_d[s] for s in seeds]))}
     return sorted(rows, key=lambda r: (-r["size"], r["label"]))
 
 
@@ -114,8 +128,9 @@ def pareto_table(folders):
             out.append(f"| {n} | {acc.size} | {acc.mean():.2f} ± {sd} | {_cpu([x for x in born if x['born_n'] == n]):.0f} |")
         out.append("")
     out += ["| CompreSSM variant | pairs | final n per layer: mean (range) | CompreSSM acc % | small acc % | "
-            "CompreSSM - small (points) [95% t CI] [bootstrap] | verdict | CPU s / run: CompreSSM (reductions) | small |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "CompreSSM - small (points) [95% t CI] [bootstrap] | verdict | CPU s / run: CompreSSM (reductions) | small | "
+            "variant - default CompreSSM, same seeds: points [95% t CI]; size change |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for r in pareto_rows(folders):
         d = r["diff"]
         verdict = ("resolved: CompreSSM better" if d.resolved and d.mean > 0 else
@@ -123,8 +138,16 @@ def pareto_table(folders):
         out.append(f"| {r['label']} | {r['pairs']} | {r['size']:.1f} ({r['size_min']}-{r['size_max']}) | "
                    f"{r['acc_compressm']:.2f} ± {r['sd_compressm']:.2f} | {r['acc_small']:.2f} ± {r['sd_small']:.2f} | "
                    f"{d.mean:+.2f} [{d.t_low:+.2f}, {d.t_high:+.2f}] [{d.boot_low:+.2f}, {d.boot_high:+.2f}] | {verdict} | "
-                   f"{r['cpu_compressm']:.1f} ({r['reduction_s']:.2f}) | {r['cpu_small']:.1f} |")
+                   f"{r['cpu_compressm']:.1f} ({r['reduction_s']:.2f}) | {r['cpu_small']:.1f} | {_vs_default(r)} |")
     return "\n".join(out)
+
+
+def _vs_default(row):
+    v = row.get("vs_default")
+    if not v:
+        return "-"
+    d = v["diff"]
+    return f"{d.mean:+.2f} [{d.t_low:+.2f}, {d.t_high:+.2f}]; {v['size_change']:+.1f} states"
 
 
 def pareto_figure(folders, path, title=""):

@@ -140,6 +140,13 @@ def test_pareto_groups_variants_and_pairs_by_seed(tmp_path):
     r = rows[0]
     assert r["pairs"] == 3 and abs(r["diff"].mean - 100 * (0.05 + 0.0 - 0.02) / 3) < 1e-9
     assert "| tau=0.2 | 2 |" in pareto_table([a, b, c])
+    d = folder("d", 0.05, [0, 1], [0.95, 0.82], [0.9, 0.8])
+    (tmp_path / "d" / "results.json").write_text((tmp_path / "d" / "results.json").read_text().replace(
+        '"event_window": [0.0, 0.1]', '"event_window": [0.0, 0.1], "horizon": "L"'))
+    rows = {r["label"]: r for r in pareto_rows([a, b, d])}
+    vs = rows["tau=0.05, horizon=L"]["vs_default"]
+    assert vs["diff"].n == 2 and abs(vs["diff"].mean - 100 * (0.05 + 0.02) / 2) < 1e-9 and vs["size_change"] == 0
+    assert rows["tau=0.05"]["vs_default"] is None
     assert variant_label((0.1, "L", (0.0, 0.25), "real")) == "tau=0.1, horizon=L, events in 0-25 %, output=real"
     out = pareto_figure([a, b, c], str(tmp_path / "p.png"))
     assert (tmp_path / "p.png").stat().st_size > 1000 and out.endswith("p.png")
