@@ -363,6 +363,37 @@ def summarize(folders, effect=0.005, pilot=5):
     return "\n".join(text)
 
 
+def parse_comparison(text):
+    """``'LABEL=FOLDER[,FOLDER...]:A-B'`` -> ``(label, [folders], a, b)`` (the label may hold '=')."""
+    head, sep, pair = text.rpartition(":")
+    label, eq, folders = head.rpartition("=")
+    a, dash, b = pair.partition("-")
+    if not (sep and eq and dash and label and folders and a and b):
+        raise ValueError(f"comparison {text!r} is not of the form LABEL=FOLDER[,FOLDER...]:A-B")
+    return label, folders.split(","), a, b
+
+
+def family_table(comparisons):
+    """Markdown: each comparison's mean paired difference, t interval, p and Holm-adjusted p
+    over the whole family (:func:`validation.stats.holm_adjusted`)."""
+    from .stats import holm_adjusted
+    rows = []
+    for text in comparisons:
+        label, folders, a, b = parse_comparison(text)
+        runs, _ = _load(folders)
+        seeds, xa, xb = pair_by_seed(runs, a, b)
+        if len(seeds) < 2:
+            raise ValueError(f"comparison {label!r}: fewer than 2 seeds have both {a!r} and {b!r}")
+        rows.append((label, a, b, paired_difference(100 * xa, 100 * xb)))
+    adjusted = holm_adjusted([d.p_value for *_, d in rows])
+    out = ["| comparison | A - B | pairs | mean (points) | 95% CI (t) | p (paired t) | p (Holm, family of "
+           f"{len(rows)}) | survives at 5 % |", "|---|---|---|---|---|---|---|---|"]
+    for (label, a, b, d), p_adj in zip(rows, adjusted):
+        out.append(f"| {label} | {a} - {b} | {d.n} | {d.mean:+.2f} | [{d.t_low:+.2f}, {d.t_high:+.2f}] | "
+                   f"{d.p_value:.3g} | {p_adj:.3g} | {'yes' if p_adj <= 0.05 else 'no'} |")
+    return "\n".join(out)
+
+
 # ----------------------------------------------------------------------------- command line
 def _horizon(text):
     if text == "L":
@@ -403,6 +434,9 @@ def build_parser():
     s.add_argument("folders", nargs="+", help="paired-study folders (and curve folders for the born-small curve)")
     s.add_argument("--figure", help="write the two Pareto panels to this image file")
     s.add_argument("--title", default="")
+    s = sub.add_parser("family", help="a family of paired comparisons with Holm-adjusted p-values")
+    s.add_argument("comparisons", nargs="+", metavar="LABEL=FOLDER[,FOLDER...]:A-B",
+                   help="e.g. 'lagcorr tau=0.1=runs/a,runs/b:compressm-small'")
     s = sub.add_parser("summary")
     s.add_argument("folders", nargs="+")
     s.add_argument("--effect", type=float, default=0.005, help="accuracy difference to resolve (fraction)")
@@ -414,6 +448,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "summary":
         print(summarize(args.folders, args.effect, args.pilot))
+        return 0
+    if args.command == "family":
+        try:
+            print(family_table(args.comparisons))
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "pareto":
         from .pareto import pareto_table, pareto_figure

@@ -150,3 +150,23 @@ def test_pareto_groups_variants_and_pairs_by_seed(tmp_path):
     assert variant_label((0.1, "L", (0.0, 0.25), "real")) == "tau=0.1, horizon=L, events in 0-25 %, output=real"
     out = pareto_figure([a, b, c], str(tmp_path / "p.png"))
     assert (tmp_path / "p.png").stat().st_size > 1000 and out.endswith("p.png")
+
+
+def test_family_table_holm(tmp_path, capsys):
+    import pytest
+    from validation.study import parse_comparison
+    assert parse_comparison("lagcorr tau=0.1=runs/a,runs/b:compressm-small") == (
+        "lagcorr tau=0.1", ["runs/a", "runs/b"], "compressm", "small")
+    with pytest.raises(ValueError, match="LABEL=FOLDER"):
+        parse_comparison("runs/a:compressm")
+    runs = []
+    for s in range(6):
+        runs.append({"method": "compressm", "seed": s, "test_acc": 0.9 + 0.01 * s + 0.02})
+        runs.append({"method": "small", "seed": s, "test_acc": 0.9 + 0.01 * s + (0.001 if s % 2 else -0.001)})
+    (tmp_path / "results.json").write_text(json.dumps({"runs": runs}))
+    assert main(["family", f"x={tmp_path}:compressm-small", f"y={tmp_path}:small-compressm"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| x") or line.startswith("| y")]
+    assert "+2.00" in rows[0] and "-2.00" in rows[1] and rows[0].endswith("yes |")
+    assert main(["family", f"z={tmp_path}:compressm-kd"]) == 2
+    assert "fewer than 2 seeds" in capsys.readouterr().err
