@@ -363,6 +363,36 @@ def summarize(folders, effect=0.005, pilot=5):
     return "\n".join(text)
 
 
+def failure_table(folders, below=0.95):
+    """Markdown: per method, the unique runs (a born-small run is identified by its seed and
+    sizes, since several studies may train the same one) and how many ended below ``below``
+    test accuracy; Fisher's exact test of CompreSSM against ``small`` on those counts."""
+    from scipy.stats import fisher_exact
+    runs, _ = _load(folders)
+    unique = {}
+    for r in runs:
+        key = (r["method"], r["seed"], tuple(r["final_sizes"]))
+        if r["method"] == "compressm":      # CompreSSM variants differ in settings: all count
+            key += (len(unique),)
+        unique.setdefault(key, r["test_acc"])
+    rows = ["| method | unique runs | final n per layer: range | below "
+            f"{100 * below:g} % | lowest accuracy % |", "|---|---|---|---|---|"]
+    counts = {}
+    for m in ("compressm", "small", "random-eq", "smallest-eq"):
+        acc = [(k, a) for k, a in unique.items() if k[0] == m]
+        if not acc:
+            continue
+        low = sum(a < below for _, a in acc)
+        counts[m] = (low, len(acc) - low)
+        sizes = [s for k, _ in acc for s in k[2]]
+        rows.append(f"| {m} | {len(acc)} | {min(sizes)}-{max(sizes)} | {low} | {100 * min(a for _, a in acc):.2f} |")
+    if "compressm" in counts and "small" in counts:
+        p = fisher_exact([counts["compressm"], counts["small"]]).pvalue
+        rows += ["", f"Fisher's exact test, CompreSSM vs small (runs below {100 * below:g} %): p = {p:.3g} "
+                 "(runs of one seed share data order and initialisation, so they are not independent)"]
+    return "\n".join(rows)
+
+
 def parse_comparison(text):
     """``'LABEL=FOLDER[,FOLDER...]:A-B'`` -> ``(label, [folders], a, b)`` (the label may hold '=')."""
     head, sep, pair = text.rpartition(":")
@@ -437,6 +467,9 @@ def build_parser():
     s = sub.add_parser("family", help="a family of paired comparisons with Holm-adjusted p-values")
     s.add_argument("comparisons", nargs="+", metavar="LABEL=FOLDER[,FOLDER...]:A-B",
                    help="e.g. 'lagcorr tau=0.1=runs/a,runs/b:compressm-small'")
+    s = sub.add_parser("failures", help="how often each method ends below an accuracy threshold (unique runs)")
+    s.add_argument("folders", nargs="+")
+    s.add_argument("--below", type=float, default=0.95, help="accuracy threshold (fraction; default 0.95)")
     s = sub.add_parser("summary")
     s.add_argument("folders", nargs="+")
     s.add_argument("--effect", type=float, default=0.005, help="accuracy difference to resolve (fraction)")
@@ -448,6 +481,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "summary":
         print(summarize(args.folders, args.effect, args.pilot))
+        return 0
+    if args.command == "failures":
+        print(failure_table(args.folders, args.below))
         return 0
     if args.command == "family":
         try:
