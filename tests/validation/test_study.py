@@ -170,3 +170,18 @@ def test_family_table_holm(tmp_path, capsys):
     assert "+2.00" in rows[0] and "-2.00" in rows[1] and rows[0].endswith("yes |")
     assert main(["family", f"z={tmp_path}:compressm-kd"]) == 2
     assert "fewer than 2 seeds" in capsys.readouterr().err
+
+
+def test_failure_table_counts_unique_runs(tmp_path):
+    from validation.study import failure_table
+    runs = []
+    for s in range(4):
+        runs.append({"method": "compressm", "seed": s, "test_acc": 0.99, "final_sizes": [8]})
+        runs.append({"method": "small", "seed": s, "test_acc": 0.5 if s < 2 else 0.99, "final_sizes": [8]})
+    for name in ("a", "b"):        # the same small runs in two folders count once; CompreSSM twice
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps({"runs": runs}))
+    text = failure_table([str(tmp_path / "a"), str(tmp_path / "b")], below=0.9)
+    assert "| compressm | 8 | 8-8 | 0 | 99.00 |" in text
+    assert "| small | 4 | 8-8 | 2 | 50.00 |" in text
+    assert "Fisher's exact test" in text
