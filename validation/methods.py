@@ -493,10 +493,18 @@ def run_full(rs, seed):
     return _base(rec, "full"), model
 
 
+def compressor_horizon(rs):
+    """The Gramians' horizon of the configuration: ``None`` (infinite), or a step count
+    (``"L"`` resolves to the dataset's sequence length)."""
+    h = rs.cfg.horizon
+    return int(rs.data.seq_len) if h == "L" else h
+
+
 def _compressor_factory(rs, tau, select, log_path, seed):
     def make(model, opt):
         return Compressor(model, [opt], mode="tolerance", energy=float(tau), events=list(rs.events),
-                          select=select, min_ratio=0.95, log=log_path, seed=int(seed))
+                          select=select, min_ratio=0.95, log=log_path, seed=int(seed),
+                          horizon=compressor_horizon(rs), output=rs.cfg.output)
     return make
 
 

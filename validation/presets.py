@@ -45,6 +45,8 @@ class Preset:
     n_events: int = 4           # reduction events spread evenly over the window
     event_window: tuple = (0.0, 0.1)  # fraction of steps: events at start + k*(stop-start)/n_events
     events: tuple = ()          # explicit event steps (override n_events / event_window)
+    horizon: object = None      # CompreSSM Gramians: None (infinite horizon), an int, or "L" (the sequence length)
+    output: str = "complex"     # CompreSSM reduction: "complex" (bound on C x) or "real" (bound on Re(C x))
     seeds: tuple = (0, 1, 2)
     methods: tuple = ("full", "compressm", "small")
     kd_alpha: float = 0.5
@@ -166,6 +168,10 @@ def validate(cfg):
         raise ConfigError(f"schedule must be 'constant' or 'cosine', got {cfg.schedule!r}")
     if not 0.0 <= cfg.warmup_frac < 1.0:
         raise ConfigError(f"warmup_frac must lie in [0, 1), got {cfg.warmup_frac}")
+    if cfg.horizon is not None and cfg.horizon != "L" and (isinstance(cfg.horizon, bool) or not isinstance(cfg.horizon, int) or cfg.horizon < 1):
+        raise ConfigError(f"horizon must be None, a positive integer or 'L' (the sequence length), got {cfg.horizon!r}")
+    if cfg.output not in ("complex", "real"):
+        raise ConfigError(f"output must be 'complex' or 'real', got {cfg.output!r}")
     start, stop = cfg.event_window
     if not 0.0 <= start < stop <= 1.0:
         raise ConfigError(f"event_window must satisfy 0 <= start < stop <= 1, got {cfg.event_window}")

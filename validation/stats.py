@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats as _sps
 
 __all__ = ["PairedDifference", "paired_difference", "bootstrap_ci", "seeds_needed", "pair_by_seed",
-           "wilcoxon_p"]
+           "wilcoxon_p", "holm_adjusted"]
 
 
 class PairedDifference(NamedTuple):
@@ -110,6 +110,29 @@ def wilcoxon_p(a, b):
     if not np.any(d != 0):
         return 1.0
     return float(_sps.wilcoxon(d, zero_method="wilcox").pvalue)
+
+
+def holm_adjusted(p_values):
+    """Holm's step-down adjusted p-values (family-wise error control over many comparisons).
+
+    With ``m`` p-values sorted ascending ``p_(1) <= ... <= p_(m)``, the adjusted value of
+    ``p_(k)`` is ``max_{j <= k} min(1, (m - j + 1) p_(j))``; returned in the input's order.
+    A comparison survives at level alpha when its adjusted value is <= alpha.
+
+    Raises
+    ------
+    ValueError
+        A p-value outside [0, 1] or not finite.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.ndim != 1 or not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError(f"p_values must be a 1-D sequence of numbers in [0, 1], got {p_values!r}")
+    order = np.argsort(p, kind="stable")
+    m = p.size
+    stepped = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.maximum.accumulate(stepped)
+    return out
 
 
 def seeds_needed(sd, effect, *, level=0.95, power=0.8):

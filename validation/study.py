@@ -363,7 +363,80 @@ def summarize(folders, effect=0.005, pilot=5):
     return "\n".join(text)
 
 
+def failure_table(folders, below=0.95):
+    """Markdown: per method, the unique runs (a born-small run is identified by its seed and
+    sizes, since several studies may train the same one) and how many ended below ``below``
+    test accuracy; Fisher's exact test of CompreSSM against ``small`` on those counts."""
+    from scipy.stats import fisher_exact
+    runs, _ = _load(folders)
+    unique = {}
+    for r in runs:
+        key = (r["method"], r["seed"], tuple(r["final_sizes"]))
+        if r["method"] == "compressm":      # CompreSSM variants differ in settings: all count
+            key += (len(unique),)
+        unique.setdefault(key, r["test_acc"])
+    rows = ["| method | unique runs | final n per layer: range | below "
+            f"{100 * below:g} % | lowest accuracy % |", "|---|---|---|---|---|"]
+    counts = {}
+    for m in ("compressm", "small", "random-eq", "smallest-eq"):
+        acc = [(k, a) for k, a in unique.items() if k[0] == m]
+        if not acc:
+            continue
+        low = sum(a < below for _, a in acc)
+        counts[m] = (low, len(acc) - low)
+        sizes = [s for k, _ in acc for s in k[2]]
+        rows.append(f"| {m} | {len(acc)} | {min(sizes)}-{max(sizes)} | {low} | {100 * min(a for _, a in acc):.2f} |")
+    if "compressm" in counts and "small" in counts:
+        p = fisher_exact([counts["compressm"], counts["small"]]).pvalue
+        rows += ["", f"Fisher's exact test, CompreSSM vs small (runs below {100 * below:g} %): p = {p:.3g} "
+                 "(runs of one seed share data order and initialisation, so they are not independent)"]
+    return "\n".join(rows)
+
+
+def parse_comparison(text):
+    """``'LABEL=FOLDER[,FOLDER...]:A-B'`` -> ``(label, [folders], a, b)`` (the label may hold '=')."""
+    head, sep, pair = text.rpartition(":")
+    label, eq, folders = head.rpartition("=")
+    a, dash, b = pair.partition("-")
+    if not (sep and eq and dash and label and folders and a and b):
+        raise ValueError(f"comparison {text!r} is not of the form LABEL=FOLDER[,FOLDER...]:A-B")
+    return label, folders.split(","), a, b
+
+
+def family_table(comparisons):
+    """Markdown: each comparison's mean paired difference, t interval, p and Holm-adjusted p
+    over the whole family (:func:`validation.stats.holm_adjusted`)."""
+    from .stats import holm_adjusted
+    rows = []
+    for text in comparisons:
+        label, folders, a, b = parse_comparison(text)
+        runs, _ = _load(folders)
+        seeds, xa, xb = pair_by_seed(runs, a, b)
+        if len(seeds) < 2:
+            raise ValueError(f"comparison {label!r}: fewer than 2 seeds have both {a!r} and {b!r}")
+        rows.append((label, a, b, paired_difference(100 * xa, 100 * xb)))
+    adjusted = holm_adjusted([d.p_value for *_, d in rows])
+    out = ["| comparison | A - B | pairs | mean (points) | 95% CI (t) | p (paired t) | p (Holm, family of "
+           f"{len(rows)}) | survives at 5 % |", "|---|---|---|---|---|---|---|---|"]
+    for (label, a, b, d), p_adj in zip(rows, adjusted):
+        out.append(f"| {label} | {a} - {b} | {d.n} | {d.mean:+.2f} | [{d.t_low:+.2f}, {d.t_high:+.2f}] | "
+                   f"{d.p_value:.3g} | {p_adj:.3g} | {'yes' if p_adj <= 0.05 else 'no'} |")
+    return "\n".join(out)
+
+
 # ----------------------------------------------------------------------------- command line
+def _horizon(text):
+    if text == "L":
+        return "L"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--horizon must be a positive step count or L, got {text!r}")
+    return value
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m validation.study", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -379,8 +452,24 @@ def build_parser():
             s.add_argument("--methods", nargs="+", default=["compressm", "small", "random-eq", "smallest-eq"])
             s.add_argument("--sizes-from", nargs="+", default=[],
                            help="study folders whose CompreSSM runs (same seeds) give the size trajectories")
+            s.add_argument("--window", type=float, nargs=2, metavar=("START", "STOP"),
+                           help="event window as fractions of the steps (default: the preset's, 0 0.1)")
+            s.add_argument("--horizon", type=_horizon,
+                           help="CompreSSM's Gramian horizon: a step count or L (the sequence length); default infinite")
+            s.add_argument("--output", choices=("complex", "real"), help="CompreSSM's reduction output (default complex)")
         if name == "curve":
             s.add_argument("--ns", type=int, nargs="+", required=True)
+    s = sub.add_parser("pareto", help="accuracy against final size and against CPU time, one row per "
+                                      "CompreSSM variant (tau, horizon, event window, output), with its born-small pair")
+    s.add_argument("folders", nargs="+", help="paired-study folders (and curve folders for the born-small curve)")
+    s.add_argument("--figure", help="write the two Pareto panels to this image file")
+    s.add_argument("--title", default="")
+    s = sub.add_parser("family", help="a family of paired comparisons with Holm-adjusted p-values")
+    s.add_argument("comparisons", nargs="+", metavar="LABEL=FOLDER[,FOLDER...]:A-B",
+                   help="e.g. 'lagcorr tau=0.1=runs/a,runs/b:compressm-small'")
+    s = sub.add_parser("failures", help="how often each method ends below an accuracy threshold (unique runs)")
+    s.add_argument("folders", nargs="+")
+    s.add_argument("--below", type=float, default=0.95, help="accuracy threshold (fraction; default 0.95)")
     s = sub.add_parser("summary")
     s.add_argument("folders", nargs="+")
     s.add_argument("--effect", type=float, default=0.005, help="accuracy difference to resolve (fraction)")
@@ -393,6 +482,27 @@ def main(argv=None):
     if args.command == "summary":
         print(summarize(args.folders, args.effect, args.pilot))
         return 0
+    if args.command == "failures":
+        print(failure_table(args.folders, args.below))
+        return 0
+    if args.command == "family":
+        try:
+            print(family_table(args.comparisons))
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    if args.command == "pareto":
+        from .pareto import pareto_table, pareto_figure
+        try:
+            print(pareto_table(args.folders))
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if args.figure:
+            pareto_figure(args.folders, args.figure, title=args.title)
+            print(f"figure: {args.figure}")
+        return 0
     torch.set_num_threads(args.threads)
     over = {}
     if args.seeds:
@@ -401,6 +511,12 @@ def main(argv=None):
         over["steps"] = args.steps
     if args.tau:
         over["taus"] = (args.tau,)
+    if getattr(args, "window", None):
+        over["event_window"] = tuple(args.window)
+    if getattr(args, "horizon", None) is not None:
+        over["horizon"] = args.horizon
+    if getattr(args, "output", None):
+        over["output"] = args.output
     cfg = validate(get_preset(args.preset).replace(**over))
     command = "python -m validation.study " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     if args.command == "curve":

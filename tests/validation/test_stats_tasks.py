@@ -128,3 +128,16 @@ def test_wilcoxon_matches_scipy_and_handles_ties():
     b = a - np.array([0.01, 0.02, -0.005, 0.03, 0.015, 0.004, 0.02])
     assert wilcoxon_p(a, b) == pytest.approx(sps.wilcoxon(a - b).pvalue)
     assert wilcoxon_p(a, a) == 1.0
+
+
+def test_holm_adjusted_step_down():
+    import pytest
+    from validation.stats import holm_adjusted
+    # sorted p = 0.01, 0.02, 0.04 with m = 3: 0.03, max(0.03, 0.04), max(0.04, 0.04)
+    np.testing.assert_allclose(holm_adjusted([0.04, 0.01, 0.02]), [0.04, 0.03, 0.04])
+    np.testing.assert_allclose(holm_adjusted([0.5, 0.9]), [1.0, 1.0])       # capped at 1
+    assert holm_adjusted([0.003]).tolist() == [0.003]                      # one test: unchanged
+    adj = holm_adjusted(np.random.default_rng(0).uniform(size=20))
+    assert np.all(adj >= np.sort(adj)[0]) and np.all(adj <= 1)
+    with pytest.raises(ValueError, match="p_values must be"):
+        holm_adjusted([0.1, 1.2])

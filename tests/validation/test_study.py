@@ -77,3 +77,111 @@ def test_diverged_run_is_recorded_and_left_out(tmp_path, monkeypatch):
     assert [(r["method"], r.get("failed") is not None) for r in res["runs"]] == [("compressm", True)]
     text = summarize([str(tmp_path)])
     assert "Diverged runs" in text and "loss became nan" in text
+
+
+def test_variant_options_reach_the_compressor(tmp_path, monkeypatch):
+    # --horizon L, --output real, --window: the Compressor receives them, the folder's config records them
+    import lti_reduce_torch
+    import validation.methods as methods
+    seen = []
+
+    class Spy(lti_reduce_torch.Compressor):
+        def __init__(self, *a, **k):
+            seen.append((k["horizon"], k["output"], k["events"]))
+            super().__init__(*a, **k)
+
+    monkeypatch.setattr(methods, "Compressor", Spy)
+    argv = ["paired", "--preset", "tiny", "--seeds", "0", "--steps", "20", "--tau", "0.3", "--methods", "compressm",
+            "small", "--horizon", "L", "--output", "real", "--window", "0", "0.5", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    cfg = json.loads((tmp_path / "results.json").read_text())["config"]
+    from validation.data import load_dataset
+    length = load_dataset(cfg["dataset"]).seq_len
+    assert seen and seen[0][0] == length and seen[0][1] == "real"
+    assert max(seen[0][2]) == 10 and cfg["event_window"] == [0.0, 0.5]     # events in the first half
+    assert cfg["horizon"] == "L" and cfg["output"] == "real"
+
+
+def test_bad_variant_options_are_refused(capsys):
+    import pytest
+    from validation.errors import ConfigError
+    from validation.presets import validate
+    with pytest.raises(SystemExit):
+        main(["paired", "--preset", "tiny", "--horizon", "0", "--out", "x"])
+    assert "--horizon must be a positive step count or L" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="output must be 'complex' or 'real'"):
+        validate(get_preset("tiny").replace(output="imag"))
+    with pytest.raises(ConfigError, match="horizon must be None"):
+        validate(get_preset("tiny").replace(horizon=True))
+
+
+def test_pareto_groups_variants_and_pairs_by_seed(tmp_path):
+    # two folders of one variant merge into one row; another tau is its own row; the paired
+    # difference is the mean of the per-seed differences
+    from validation.pareto import pareto_rows, pareto_table, pareto_figure, variant_label
+
+    def folder(name, tau, seeds, acc_c, acc_s, kind="paired"):
+        cfg = {"taus": [tau], "event_window": [0.0, 0.1]}
+        runs = []
+        for s, a, b in zip(seeds, acc_c, acc_s):
+            t = {"cpu_s": 10.0, "reduction_s": 0.5}
+            runs.append({"method": "compressm", "seed": s, "test_acc": a, "final_sizes": [8], "time": t})
+            runs.append({"method": "small", "seed": s, "test_acc": b, "final_sizes": [8], "time": t})
+        path = tmp_path / name
+        path.mkdir()
+        (path / "results.json").write_text(json.dumps({"kind": kind, "config": cfg, "dataset": "toy", "runs": runs}))
+        return str(path)
+
+    a = folder("a", 0.05, [0, 1], [0.90, 0.80], [0.85, 0.80])
+    b = folder("b", 0.05, [2], [0.70], [0.72])
+    c = folder("c", 0.2, [0, 1], [0.5, 0.6], [0.5, 0.6])
+    rows = pareto_rows([a, b, c])
+    assert [r["label"] for r in rows] == ["tau=0.05", "tau=0.2"]       # equal sizes: sorted by label
+    r = rows[0]
+    assert r["pairs"] == 3 and abs(r["diff"].mean - 100 * (0.05 + 0.0 - 0.02) / 3) < 1e-9
+    assert "| tau=0.2 | 2 |" in pareto_table([a, b, c])
+    d = folder("d", 0.05, [0, 1], [0.95, 0.82], [0.9, 0.8])
+    (tmp_path / "d" / "results.json").write_text((tmp_path / "d" / "results.json").read_text().replace(
+        '"event_window": [0.0, 0.1]', '"event_window": [0.0, 0.1], "horizon": "L"'))
+    rows = {r["label"]: r for r in pareto_rows([a, b, d])}
+    vs = rows["tau=0.05, horizon=L"]["vs_default"]
+    assert vs["diff"].n == 2 and abs(vs["diff"].mean - 100 * (0.05 + 0.02) / 2) < 1e-9 and vs["size_change"] == 0
+    assert rows["tau=0.05"]["vs_default"] is None
+    assert variant_label((0.1, "L", (0.0, 0.25), "real")) == "tau=0.1, horizon=L, events in 0-25 %, output=real"
+    out = pareto_figure([a, b, c], str(tmp_path / "p.png"))
+    assert (tmp_path / "p.png").stat().st_size > 1000 and out.endswith("p.png")
+
+
+def test_family_table_holm(tmp_path, capsys):
+    import pytest
+    from validation.study import parse_comparison
+    assert parse_comparison("lagcorr tau=0.1=runs/a,runs/b:compressm-small") == (
+        "lagcorr tau=0.1", ["runs/a", "runs/b"], "compressm", "small")
+    with pytest.raises(ValueError, match="LABEL=FOLDER"):
+        parse_comparison("runs/a:compressm")
+    runs = []
+    for s in range(6):
+        runs.append({"method": "compressm", "seed": s, "test_acc": 0.9 + 0.01 * s + 0.02})
+        runs.append({"method": "small", "seed": s, "test_acc": 0.9 + 0.01 * s + (0.001 if s % 2 else -0.001)})
+    (tmp_path / "results.json").write_text(json.dumps({"runs": runs}))
+    assert main(["family", f"x={tmp_path}:compressm-small", f"y={tmp_path}:small-compressm"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| x") or line.startswith("| y")]
+    assert "+2.00" in rows[0] and "-2.00" in rows[1] and rows[0].endswith("yes |")
+    assert main(["family", f"z={tmp_path}:compressm-kd"]) == 2
+    assert "fewer than 2 seeds" in capsys.readouterr().err
+
+
+def test_failure_table_counts_unique_runs(tmp_path):
+    from validation.study import failure_table
+    runs = []
+    for s in range(4):
+        runs.append({"method": "compressm", "seed": s, "test_acc": 0.99, "final_sizes": [8]})
+        runs.append({"method": "small", "seed": s, "test_acc": 0.5 if s < 2 else 0.99, "final_sizes": [8]})
+    for name in ("a", "b"):        # the same small runs in two folders count once; CompreSSM twice
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps({"runs": runs}))
+    text = failure_table([str(tmp_path / "a"), str(tmp_path / "b")], below=0.9)
+    assert "| compressm | 8 | 8-8 | 0 | 99.00 |" in text
+    assert "| small | 4 | 8-8 | 2 | 50.00 |" in text
+    assert "Fisher's exact test" in text
