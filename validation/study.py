@@ -312,6 +312,8 @@ def bound_table(runs):
                 if m and b and lay.get("old_n") != lay.get("new_n"):
                     rows.setdefault(r["method"], []).append(b / m)
     out = ["| method | layer events | bound / measured: median | min | max |", "|---|---|---|---|---|"]
+    if len(rows) > 1:
+        rows["all"] = [x for v in list(rows.values()) for x in v]
     for m, v in rows.items():
         v = np.array(v)
         out.append(f"| {m} | {v.size} | {np.median(v):.1f} | {v.min():.1f} | {v.max():.1f} |")
@@ -470,6 +472,8 @@ def build_parser():
     s = sub.add_parser("failures", help="how often each method ends below an accuracy threshold (unique runs)")
     s.add_argument("folders", nargs="+")
     s.add_argument("--below", type=float, default=0.95, help="accuracy threshold (fraction; default 0.95)")
+    s = sub.add_parser("bounds", help="measured / bound over every reduction event of the folders")
+    s.add_argument("folders", nargs="+")
     s = sub.add_parser("summary")
     s.add_argument("folders", nargs="+")
     s.add_argument("--effect", type=float, default=0.005, help="accuracy difference to resolve (fraction)")
@@ -481,6 +485,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "summary":
         print(summarize(args.folders, args.effect, args.pilot))
+        return 0
+    if args.command == "bounds":
+        print(bound_table(_load(args.folders)[0]))
         return 0
     if args.command == "failures":
         print(failure_table(args.folders, args.below))

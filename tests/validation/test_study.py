@@ -185,3 +185,13 @@ def test_failure_table_counts_unique_runs(tmp_path):
     assert "| compressm | 8 | 8-8 | 0 | 99.00 |" in text
     assert "| small | 4 | 8-8 | 2 | 50.00 |" in text
     assert "Fisher's exact test" in text
+
+
+def test_bounds_table_adds_an_all_row(capsys, tmp_path):
+    lay = lambda b, m: {"measured_gain": m, "error_bound": b, "old_n": 8, "new_n": 4}     # noqa: E731
+    runs = [{"method": "compressm", "seed": 0, "events": [{"layers": [lay(10.0, 1.0), lay(4.0, 2.0)]}]},
+            {"method": "random-eq", "seed": 0, "events": [{"layers": [lay(30.0, 1.0)]}]}]
+    (tmp_path / "results.json").write_text(json.dumps({"runs": runs}))
+    assert main(["bounds", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| compressm | 2 | 6.0 | 2.0 | 10.0 |" in out and "| all | 3 | 10.0 | 2.0 | 30.0 |" in out
