@@ -301,7 +301,7 @@ def paired_table(runs, effect=0.005, pilot=5):
     return "\n".join(out)
 
 
-def bound_table(runs):
+def bound_table(runs, total=False):
     """Markdown table: per reduction event, the measured layer-output gain of the change against
     the bound ``2 * sum of discarded HSVs`` (the ``Probe`` of :mod:`validation.methods`)."""
     rows = {}
@@ -312,7 +312,7 @@ def bound_table(runs):
                 if m and b and lay.get("old_n") != lay.get("new_n"):
                     rows.setdefault(r["method"], []).append(b / m)
     out = ["| method | layer events | bound / measured: median | min | max |", "|---|---|---|---|---|"]
-    if len(rows) > 1:
+    if total and len(rows) > 1:     # one row over every method's events
         rows["all"] = [x for v in list(rows.values()) for x in v]
     for m, v in rows.items():
         v = np.array(v)
@@ -487,7 +487,7 @@ def main(argv=None):
         print(summarize(args.folders, args.effect, args.pilot))
         return 0
     if args.command == "bounds":
-        print(bound_table(_load(args.folders)[0]))
+        print(bound_table(_load(args.folders)[0], total=True))
         return 0
     if args.command == "failures":
         print(failure_table(args.folders, args.below))
