@@ -303,7 +303,8 @@ def paired_table(runs, effect=0.005, pilot=5):
 
 def bound_table(runs, total=False):
     """Markdown table: per reduction event, the measured layer-output gain of the change against
-    the bound ``2 * sum of discarded HSVs`` (the ``Probe`` of :mod:`validation.methods`)."""
+    the bound ``2 * sum of discarded HSVs`` (the ``Probe`` of :mod:`validation.methods`), one row
+    per method, and with ``total`` one more over all of them."""
     rows = {}
     for r in runs:
         for ev in r.get("events", []):
