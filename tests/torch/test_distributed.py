@@ -1,5 +1,6 @@
 """DistributedCompressor: CompreSSM under DDP, 2 CPU processes (gloo, loopback), bounded timeouts."""
 
+import gc
 import os
 import pathlib
 import socket
@@ -67,7 +68,6 @@ def work_train(rank, port, out):
     record["seen"] = seen
     record["final_sizes"] = state_sizes(model)
     torch.save(record, os.path.join(out, f"rank{rank}.pt"))
-    dist.destroy_process_group()
 
 
 def work_fault(rank, port, out):
@@ -123,7 +123,6 @@ def work_fault(rank, port, out):
     LRUAdapter.rebuild = original
     record["nudged"] = state_digest(model, opt)
     torch.save(record, os.path.join(out, f"rank{rank}.pt"))
-    dist.destroy_process_group()
 
 
 def work_bad_input(rank, port, out):
@@ -197,7 +196,6 @@ def work_bad_input(rank, port, out):
                            state_digest(model, opt) == full, dc.model is not wrapper,
                            set(map(id, dc.model.module.parameters())) == set(map(id, model.parameters())))
     torch.save(record, os.path.join(out, f"rank{rank}.pt"))
-    dist.destroy_process_group()
 
 
 def work_timeout(rank, port, out):
@@ -236,6 +234,11 @@ def free_port():
 
 def _entry(rank, name, port, out):
     globals()[name](rank, port, out)
+    # the worker's DDP wrappers and control groups are gone with its frame: collect them, then
+    # destroy the groups while the interpreter is alive (gloo objects left to exit can abort it)
+    gc.collect()
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def run_job(worker, tmp_path, seconds=JOB_SECONDS):
