@@ -13,12 +13,10 @@ the wall-clock time, and unlike wall-clock it is not inflated by other jobs on a
 machine.
 """
 
-import json
-import os
-
 import numpy as np
 
 from .stats import paired_difference, pair_by_seed
+from .study import read_study
 
 __all__ = ["variant_key", "variant_label", "collect", "pareto_table", "pareto_figure"]
 
@@ -42,21 +40,12 @@ def variant_label(key):
     return ", ".join(parts)
 
 
-def _read(folder):
-    path = folder if folder.endswith(".json") else os.path.join(folder, "results.json")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{folder!r} is not a study folder: {path} does not exist "
-                                f"(give the folders written by `python -m validation.study paired|curve --out`)")
-    with open(path) as f:
-        return json.load(f)
-
-
 def collect(folders):
     """``(variants, born, dataset)``: paired-study records grouped by variant key
     (``{key: [record, ...]}``, diverged runs left out) and born-curve records."""
     variants, born, dataset = {}, [], None
     for folder in folders:
-        r = _read(folder)
+        r = read_study(folder)
         dataset = dataset or r.get("dataset")
         ok = [x for x in r["runs"] if not x.get("failed")]
         if r.get("kind") == "curve":
@@ -83,7 +72,10 @@ def _cpu(runs):
 
 def pareto_rows(folders):
     """One dict per variant (sorted by mean final size): sizes, accuracies, CPU, paired difference."""
-    variants, _, _ = collect(folders)
+    return _rows(collect(folders)[0])
+
+
+def _rows(variants):
     rows = []
     for key, runs in variants.items():
         seeds, acc_c, acc_s = pair_by_seed(runs, "compressm", "small")
@@ -99,26 +91,32 @@ def pareto_rows(folders):
                      "cpu_compressm": _cpu(comp), "cpu_small": _cpu(small),
                      "reduction_s": float(np.mean([x["time"]["reduction_s"] for x in comp])),
                      "diff": paired_difference(100 * acc_c, 100 * acc_s)})
-    by_key = {r["key"]: r for r in rows}
-    for r in rows:     # a variant against CompreSSM's default settings at the same tau, same seeds
-        tau = r["key"][0]
-        default = (tau, None, (0.0, 0.1), "complex")
-        r["vs_default"] = None
-        if r["key"] != default and default in by_key:
-            both = variants[r["key"]] + [dict(x, method="default") for x in variants[default]
-                                          if x["method"] == "compressm"]
-            seeds, acc_v, acc_d = pair_by_seed(both, "compressm", "default")
-            if len(seeds) >= 2:
-                size_v = {x["seed"]: np.mean(x["final_sizes"]) for x in both if x["method"] == "compressm"}
-                size_d = {x["seed"]: np.mean(x["final_sizes"]) for x in both if x["method"] == "default"}
-                r["vs_default"] = {"diff": paired_difference(100 * acc_v, 100 * acc_d),
-                                   "size_change": float(np.mean([size_v[s] - size_d[s] for s in seeds]))}
+    shown = {r["key"] for r in rows}
+    for r in rows:
+        r["vs_default"] = _against_default(r["key"], variants, shown)
     return sorted(rows, key=lambda r: (-r["size"], r["label"]))
+
+
+def _against_default(key, variants, shown):
+    """The variant's CompreSSM runs against CompreSSM at the default settings of the same tau
+    (a variant with a row of its own, in ``shown``), paired by seed: accuracy difference and
+    mean size change (None without >= 2 such pairs)."""
+    default = (key[0], None, (0.0, 0.1), "complex")
+    if key == default or default not in shown:
+        return None
+    ours, base = ({x["seed"]: x for x in variants[k] if x["method"] == "compressm"} for k in (key, default))
+    seeds = sorted(set(ours) & set(base))
+    if len(seeds) < 2:
+        return None
+    acc = [100 * np.array([runs[s]["test_acc"] for s in seeds]) for runs in (ours, base)]
+    size_change = np.mean([np.mean(ours[s]["final_sizes"]) - np.mean(base[s]["final_sizes"]) for s in seeds])
+    return {"diff": paired_difference(*acc), "size_change": float(size_change)}
 
 
 def pareto_table(folders):
     """Markdown: the born-small curve (if curve folders are given), then one row per variant."""
     variants, born, dataset = collect(folders)
+    rows = _rows(variants)
     out = [dataset or "", ""]
     if born:
         out += ["| born n | seeds | test acc % mean ± sd | CPU s / run |", "|---|---|---|---|"]
@@ -131,7 +129,7 @@ def pareto_table(folders):
             "CompreSSM - small (points) [95% t CI] [bootstrap] | verdict | CPU s / run: CompreSSM (reductions) | small | "
             "variant - default CompreSSM, same seeds: points [95% t CI]; size change |",
             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in pareto_rows(folders):
+    for r in rows:
         d = r["diff"]
         verdict = ("resolved: CompreSSM better" if d.resolved and d.mean > 0 else
                    "resolved: small better" if d.resolved else "not resolved")
@@ -157,8 +155,8 @@ def pareto_figure(folders, path, title=""):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    _, born, dataset = collect(folders)
-    rows = pareto_rows(folders)
+    variants, born, dataset = collect(folders)
+    rows = _rows(variants)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, xkey_c, xkey_s, xlabel in ((axes[0], "size", "size", "final state size per layer (mean over seeds)"),
                                        (axes[1], "cpu_compressm", "cpu_small", "CPU seconds per run (reductions included)")):

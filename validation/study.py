@@ -38,7 +38,7 @@ from .presets import get_preset, validate
 from .runner import environment
 from .stats import paired_difference, pair_by_seed, seeds_needed, wilcoxon_p
 
-__all__ = ["SizeReplay", "run_born", "run_forced", "run_curve", "run_paired", "summarize", "main"]
+__all__ = ["SizeReplay", "run_born", "run_forced", "run_curve", "run_paired", "read_study", "summarize", "main"]
 
 #: comparisons of the paired study: (A, B, claim)
 COMPARISONS = (
@@ -238,13 +238,27 @@ def run_paired(cfg, out, command="", methods=("compressm", "small", "random-eq",
 
 
 # ----------------------------------------------------------------------------- summaries
+def read_study(folder):
+    """The parsed ``results.json`` of a study folder (or the path of that file itself).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``folder`` holds no ``results.json`` (named in the message).
+    """
+    path = folder if folder.endswith(".json") else os.path.join(folder, "results.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{folder!r} is not a study folder: {path} does not exist "
+                                f"(give the folders written by `python -m validation.study paired|curve --out`)")
+    with open(path) as f:
+        return json.load(f)
+
+
 def _load(folders, failed=False):
     """Records of the folders' ``results.json`` (those of diverged runs only with ``failed``)."""
     runs, meta = [], []
     for folder in folders:
-        path = folder if folder.endswith(".json") else os.path.join(folder, "results.json")
-        with open(path) as f:
-            r = json.load(f)
+        r = read_study(folder)
         runs += [x for x in r["runs"] if failed or not x.get("failed")]
         meta.append(r)
     return runs, meta
@@ -482,34 +496,32 @@ def build_parser():
     return p
 
 
+def _table(args):
+    """The text a table command prints (``pareto`` also writes its figure)."""
+    if args.command == "summary":
+        return summarize(args.folders, args.effect, args.pilot)
+    if args.command == "bounds":
+        return bound_table(_load(args.folders)[0], total=True)
+    if args.command == "failures":
+        return failure_table(args.folders, args.below)
+    if args.command == "family":
+        return family_table(args.comparisons)
+    from .pareto import pareto_table, pareto_figure
+    text = pareto_table(args.folders)
+    if args.figure:
+        pareto_figure(args.folders, args.figure, title=args.title)
+        text += f"\nfigure: {args.figure}"
+    return text
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.command == "summary":
-        print(summarize(args.folders, args.effect, args.pilot))
-        return 0
-    if args.command == "bounds":
-        print(bound_table(_load(args.folders)[0], total=True))
-        return 0
-    if args.command == "failures":
-        print(failure_table(args.folders, args.below))
-        return 0
-    if args.command == "family":
+    if args.command in ("summary", "bounds", "failures", "family", "pareto"):
         try:
-            print(family_table(args.comparisons))
+            print(_table(args))
         except (FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        return 0
-    if args.command == "pareto":
-        from .pareto import pareto_table, pareto_figure
-        try:
-            print(pareto_table(args.folders))
-        except FileNotFoundError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        if args.figure:
-            pareto_figure(args.folders, args.figure, title=args.title)
-            print(f"figure: {args.figure}")
         return 0
     torch.set_num_threads(args.threads)
     over = {}
