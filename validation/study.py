@@ -34,6 +34,7 @@ from lti_reduce_torch import reduce_
 from .data import load_dataset
 from .methods import RunSettings, build_model, train, run_compressm, run_small
 from .models import ssm_layers
+from .errors import ValidationError
 from .presets import get_preset, validate
 from .runner import environment
 from .stats import paired_difference, pair_by_seed, seeds_needed, wilcoxon_p
@@ -454,6 +455,16 @@ def _horizon(text):
     return value
 
 
+def _accuracy(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"--below must be an accuracy fraction in (0, 1], got {text!r}")
+    return value
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m validation.study", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -486,7 +497,7 @@ def build_parser():
                    help="e.g. 'lagcorr tau=0.1=runs/a,runs/b:compressm-small'")
     s = sub.add_parser("failures", help="how often each method ends below an accuracy threshold (unique runs)")
     s.add_argument("folders", nargs="+")
-    s.add_argument("--below", type=float, default=0.95, help="accuracy threshold (fraction; default 0.95)")
+    s.add_argument("--below", type=_accuracy, default=0.95, help="accuracy threshold, a fraction in (0, 1] (default 0.95)")
     s = sub.add_parser("bounds", help="measured / bound over every reduction event of the folders")
     s.add_argument("folders", nargs="+")
     s = sub.add_parser("summary")
@@ -515,7 +526,8 @@ def _table(args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command in ("summary", "bounds", "failures", "family", "pareto"):
         try:
             print(_table(args))
@@ -537,7 +549,10 @@ def main(argv=None):
         over["horizon"] = args.horizon
     if getattr(args, "output", None):
         over["output"] = args.output
-    cfg = validate(get_preset(args.preset).replace(**over))
+    try:
+        cfg = validate(get_preset(args.preset).replace(**over))
+    except ValidationError as exc:      # a bad option value: one line and exit 2, as the runner's CLI
+        parser.error(str(exc))
     command = "python -m validation.study " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     if args.command == "curve":
         run_curve(cfg, args.ns, args.out, command)

@@ -195,3 +195,18 @@ def test_bounds_table_adds_an_all_row(capsys, tmp_path):
     assert main(["bounds", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| compressm | 2 | 6.0 | 2.0 | 10.0 |" in out and "| all | 3 | 10.0 | 2.0 | 30.0 |" in out
+
+
+def test_bad_study_options_exit_2_with_one_line(capsys, tmp_path):
+    import pytest
+    out = tmp_path / "never"
+    for argv, needle in ((["paired", "--preset", "tiny", "--window", "0.5", "0.1", "--out", str(out)],
+                          "event_window must satisfy"),
+                         (["failures", str(tmp_path), "--below", "1.5"], "--below must be an accuracy fraction"),
+                         (["failures", str(tmp_path), "--below", "x"], "--below must be an accuracy fraction")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2 and needle in capsys.readouterr().err
+    assert not out.exists()                                   # nothing written
+    assert main(["bounds", str(tmp_path / "missing")]) == 2
+    assert "is not a study folder" in capsys.readouterr().err
