@@ -4,8 +4,10 @@ One Python iteration per column (:func:`lti_reduce._hammarling.triangular_factor
 far more than its arithmetic below a few hundred states. Here the triangular factor is
 computed by recursive halving: the lower-right half first, then one triangular Sylvester
 equation (level-3 BLAS, LAPACK ``trsyl`` on small blocks) for the coupling block, then the
-upper-left half with an updated right-hand side. Only the leaves (at most :data:`LEAF`
-rows) loop in Python.
+upper-left half with an updated right-hand side. Only the leaves go row by row: in C
+(``lti_reduce/_hammarling_leaf.c``, an optional extension that setup.py builds where a
+compiler is found; blocks of up to :data:`COMPILED_LEAF` rows) or, without it, in Python
+(:func:`_leaf`, up to :data:`PYTHON_LEAF` rows, about 9 us a row of numpy call overhead).
 
 Continuous-time controllability form, T upper triangular (complex Schur factor), stable::
 
@@ -50,10 +52,15 @@ from ._hammarling import blas_function
 
 __all__ = ["blocked_triangular_factor", "fast_complex_schur", "schur_gramian_factors", "SchurForm"]
 
-#: Largest diagonal block solved row by row in Python. Timings at n = 50..400 differ by less
-#: than the load noise of the shared machine between 16 and 64; the tests change it to reach
-#: deep recursions at small n.
-LEAF = 16
+#: Largest diagonal block solved row by row; None: :data:`COMPILED_LEAF` where the compiled
+#: leaf is built, :data:`PYTHON_LEAF` otherwise (the tests set it to reach deep recursions at
+#: small n).
+LEAF = None
+#: The Python leaf pays about 9 us a row whatever its size, so small leaves and level-3
+#: blocks above them; between 16 and 64 timings at n = 50..400 differ by less than the noise.
+PYTHON_LEAF = 16
+#: A compiled row costs only its arithmetic, so a larger leaf saves levels of the recursion.
+COMPILED_LEAF = 64
 #: Largest Sylvester block handed to LAPACK ``trsyl`` (unblocked, level 2).
 SYLVESTER_LEAF = 32
 
@@ -116,8 +123,11 @@ def fast_complex_schur(A):
         ct, cl = X[:, top].copy(), X[:, low]
         X[:, top] = ct * v1 + cl * v2
         X[:, low] = ct * w1 + cl * w2
-    T[low, top] = 0.0           # (G^H T G)_21 = 0 up to rounding; the form is triangular by construction
-    return SchurForm(np.triu(T), Z, Zr, (top, v1, v2, w1, w2))
+    # (G^H T G)_21 = 0 up to rounding. Every other entry below the diagonal is exactly zero:
+    # the real form has nonzero subdiagonal entries only at (low, top), and G mixes only the
+    # rows and the columns of each pair. So the form is triangular by construction.
+    T[low, top] = 0.0
+    return SchurForm(T, Z, Zr, (top, v1, v2, w1, w2))
 
 
 # --------------------------------------------------------------------------------------
@@ -146,6 +156,46 @@ def _sylvester(S, R, W, out):
 # --------------------------------------------------------------------------------------
 # the recursion
 # --------------------------------------------------------------------------------------
+
+
+def _load_compiled_leaf():
+    """ctypes handle of ``lti_reduce_hammarling_leaf`` from the optional extension
+    ``lti_reduce._hammarling_leaf`` (built by setup.py where a C compiler is found), or None."""
+    try:
+        from . import _hammarling_leaf
+    except ImportError:
+        return None
+    function = ctypes.CDLL(_hammarling_leaf.__file__).lti_reduce_hammarling_leaf
+    size = ctypes.c_ssize_t
+    function.restype = ctypes.c_int
+    function.argtypes = [ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p, size, size] * 5
+    return function
+
+
+#: The compiled leaf, or None (then :func:`_leaf` runs the Python loop). Tests set it to None
+#: to compare the two.
+compiled_leaf = _load_compiled_leaf()
+
+
+def _leaf_size():
+    if LEAF is not None:
+        return LEAF
+    return PYTHON_LEAF if compiled_leaf is None else COMPILED_LEAF
+
+
+def _strided(X):
+    """Base address and element strides (row, column) of a complex128 view."""
+    return (X.ctypes.data, X.strides[0] // _ITEM, X.strides[1] // _ITEM)
+
+
+def _run_leaf(T, M, U, Ah, Bh):
+    """Fill U, Ah, Bh (views) for a small block: the compiled leaf where built, else :func:`_leaf`."""
+    if compiled_leaf is None:
+        _leaf(T, M, U, Ah, Bh)
+        return
+    b, width = M.shape
+    if compiled_leaf(b, width, *_strided(T), *_strided(M), *_strided(U), *_strided(Ah), *_strided(Bh)):
+        raise MemoryError(f"the compiled Hammarling leaf could not allocate its work space (b={b}, m={width})")
 
 
 def _leaf(T, M, U, Ah, Bh):
@@ -218,13 +268,13 @@ def _tiny_row(m1, root, out):
     return top * size
 
 
-def _recurse(T, M, U, Ah, Bh):
+def _recurse(T, M, U, Ah, Bh, leaf):
     n = T.shape[0]
-    if n <= LEAF:
-        _leaf(T, M, U, Ah, Bh)
+    if n <= leaf:
+        _run_leaf(T, M, U, Ah, Bh)
         return
     h = n // 2
-    _recurse(T[h:, h:], M[h:], U[h:, h:], Ah[h:, h:], Bh[h:])
+    _recurse(T[h:, h:], M[h:], U[h:, h:], Ah[h:, h:], Bh[h:], leaf)
     U22, A22, B22 = U[h:, h:], Ah[h:, h:], Bh[h:]
     B22h = B22.conj().T
     rhs = T[:h, h:] @ U22
@@ -233,7 +283,7 @@ def _recurse(T, M, U, Ah, Bh):
     U12 = U[:h, h:]
     _sylvester(T[:h, :h], A22, rhs, U12)
     M1 = M[:h] - U12 @ B22
-    _recurse(T[:h, :h], M1, U[:h, :h], Ah[:h, :h], Bh[:h])
+    _recurse(T[:h, :h], M1, U[:h, :h], Ah[:h, :h], Bh[:h], leaf)
     np.matmul(Bh[:h], B22h, out=Ah[:h, h:])
     np.negative(Ah[:h, h:], out=Ah[:h, h:])
 
@@ -246,7 +296,7 @@ def _continuous_factor(T, M):
         return U
     Ah = np.zeros((n, n), dtype=np.complex128, order="F")
     Bh = np.zeros((n, M.shape[1]), dtype=np.complex128)
-    _recurse(np.asarray(T, dtype=np.complex128), np.asarray(M, dtype=np.complex128), U, Ah, Bh)
+    _recurse(np.asarray(T, dtype=np.complex128), np.asarray(M, dtype=np.complex128), U, Ah, Bh, _leaf_size())
     return U
 
 
@@ -343,10 +393,14 @@ def schur_gramian_factors(schur, B, C, discrete, kinds=("c", "o")):
             inputs[kind] = sla.qr(M.conj().T, mode="r", check_finite=False)[0][:n].conj().T
     if discrete and n:
         shifted = T + np.eye(n)
-        T = np.triu(sla.solve_triangular(shifted, T - np.eye(n), check_finite=False))
-        for kind, M in inputs.items():     # (T^H + I)^-1 for the observability side
-            inputs[kind] = np.sqrt(2.0) * sla.solve_triangular(shifted, M, trans="N" if kind == "c" else "C",
-                                                                check_finite=False)
+        # one solve for (T + I)^-1 [T - I, M_c]; (T^H + I)^-1 for the observability side
+        right = [T - np.eye(n)] + ([inputs["c"]] if "c" in inputs else [])
+        solved = sla.solve_triangular(shifted, np.hstack(right), check_finite=False)
+        T = np.triu(solved[:, :n])
+        if "c" in inputs:
+            inputs["c"] = np.sqrt(2.0) * solved[:, n:]
+        if "o" in inputs:
+            inputs["o"] = np.sqrt(2.0) * sla.solve_triangular(shifted, inputs["o"], trans="C", check_finite=False)
     out = []
     for kind in kinds:
         reversed_ = kind == "o"      # the factor in the Schur basis is J U: rows reversed

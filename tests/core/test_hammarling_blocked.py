@@ -6,6 +6,10 @@ and real Schur forms, both time bases, every block boundary (the leaf size is lo
 that small n reach deep recursions), n = 0 and 1, zero and tiny right-hand sides.
 """
 
+import subprocess
+import sys
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -42,12 +46,21 @@ def random_real_system(rng, n, m, p, discrete):
     return A, rng.standard_normal((n, m)), rng.standard_normal((p, n))
 
 
-@pytest.fixture(params=[16, 3], ids=["leaf16", "leaf3"])
+LEAVES = [(None, "compiled"), (3, "compiled"), (16, "python"), (3, "python")]
+
+
+@pytest.fixture(params=LEAVES, ids=[f"leaf{size or 'auto'}-{kind}" for size, kind in LEAVES])
 def leaf(request, monkeypatch):
-    """The shipped leaf size and a tiny one (deep recursion, odd splits at every level)."""
-    monkeypatch.setattr(_blocked_factor, "LEAF", request.param)
-    monkeypatch.setattr(_blocked_factor, "SYLVESTER_LEAF", 2 if request.param < 16 else 32)
-    return request.param
+    """The shipped leaf size and a tiny one (deep recursion, odd splits at every level), with
+    the compiled leaf (skipped where the extension is not built) and with the Python one."""
+    size, kind = request.param
+    if kind == "compiled" and _blocked_factor.compiled_leaf is None:
+        pytest.skip("the compiled leaf (lti_reduce._hammarling_leaf) is not built here")
+    if kind == "python":
+        monkeypatch.setattr(_blocked_factor, "compiled_leaf", None)
+    monkeypatch.setattr(_blocked_factor, "LEAF", size)
+    monkeypatch.setattr(_blocked_factor, "SYLVESTER_LEAF", 2 if size is not None and size < 16 else 32)
+    return size
 
 
 @pytest.mark.parametrize("discrete", [False, True], ids=["continuous", "discrete"])
@@ -185,3 +198,70 @@ def test_hard_spectra_agree_with_slicot(kind):
                                       np.array(B, order="F"), np.array(C, order="F"), nr=1)[4])
     large = theirs >= 1e-6 * theirs[0]
     assert np.max(np.abs(ours[:theirs.size][large] - theirs[large]) / theirs[large]) <= 1e-10
+
+
+@pytest.mark.parametrize("b, width", [(1, 1), (2, 0), (7, 3), (16, 16), (40, 70), (64, 1)])
+def test_compiled_leaf_equals_python_leaf(b, width):
+    """The compiled leaf fills U, Ahat, Bhat as the Python loop does (to rounding), through
+    strided, reversed and Fortran-ordered views, with an exactly zero and a tiny input row."""
+    if _blocked_factor.compiled_leaf is None:
+        pytest.skip("the compiled leaf (lti_reduce._hammarling_leaf) is not built here")
+    rng = np.random.default_rng([b, width])
+    T = stable_triangular(rng, b, False)
+    M = rng.standard_normal((b, width)) + 1j * rng.standard_normal((b, width))
+    if b > 3 and width:
+        M[1] = 0.0
+        M[2] *= 1e-170
+    T_view = np.asfortranarray(T)                     # column-major
+    M_view = np.ascontiguousarray(M[::-1])[::-1]      # negative row stride
+    outputs = []
+    for run in (_blocked_factor._leaf, _blocked_factor._run_leaf):
+        big = np.full((2 * b + 1, 2 * b + 1), np.nan, dtype=complex, order="F")
+        U, Ah = big[1:b + 1, 1:b + 1], big[b + 1:, b + 1:]        # views with offsets
+        Bh = np.full((b, 2 * width), np.nan, dtype=complex)[:, ::2]  # column stride 2
+        run(T_view if run is _blocked_factor._run_leaf else T, M_view, U, Ah, Bh)
+        outputs.append((U.copy(), Ah.copy(), Bh.copy()))
+        assert np.all(np.isnan(big[0])) and np.all(np.isnan(big[1:b + 1, b + 1:])), "wrote outside its views"
+    for ours in outputs[1]:
+        assert np.all(np.isfinite(ours))
+    if width >= b:      # full rank: the factor is unique up to rounding, entry by entry
+        for ours, reference in zip(outputs[1], outputs[0]):
+            assert np.linalg.norm(ours - reference) <= 1e-13 * max(np.linalg.norm(reference), 1e-300)
+    else:               # rank <= width: rows past the rank carry rounding directions; X = U U^H is unique
+        X, X_ref = (out[0] @ out[0].conj().T for out in outputs[::-1])
+        assert np.linalg.norm(X - X_ref) <= 1e-13 * np.linalg.norm(X_ref)
+    U, Ah, Bh = outputs[1]
+    assert np.all(np.tril(U, -1) == 0) and np.all(np.tril(Ah, -1) == 0)
+    assert np.allclose(np.diag(Ah), np.diag(T), rtol=0, atol=1e-15)
+    # the identities that define Ahat and Bhat
+    scale = np.linalg.norm(T) * np.linalg.norm(U) + np.linalg.norm(M)
+    assert np.linalg.norm(U @ Ah - T @ U) <= 100 * b * EPS * scale
+    assert np.linalg.norm(U @ Bh - M) <= 100 * b * EPS * scale
+    if width:     # (with no input column every row of Bhat is empty and U = 0)
+        assert np.linalg.norm(Ah + Ah.conj().T + Bh @ Bh.conj().T) <= 100 * b * EPS * np.linalg.norm(T)
+
+
+def test_without_the_compiled_leaf_the_python_leaf_runs():
+    """Where the optional extension is not built (no C compiler), the import still works, the
+    Python leaf runs, and the factors equal the compiled path's to rounding."""
+    code = (
+        "import sys; sys.modules['lti_reduce._hammarling_leaf'] = None\n"   # import raises ImportError
+        "import numpy as np, lti_reduce as lr\n"
+        "from lti_reduce import _blocked_factor as bf\n"
+        "assert bf.compiled_leaf is None and bf._leaf_size() == bf.PYTHON_LEAF\n"
+        "rng = np.random.default_rng(0)\n"
+        "A = rng.standard_normal((40, 40)); A = A / (1.2 * max(abs(np.linalg.eigvals(A))))\n"
+        "system = lr.StateSpace(A, rng.standard_normal((40, 2)), rng.standard_normal((3, 40)), dt=True)\n"
+        "np.save(sys.argv[1], lr.hankel_singular_values(system))\n"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = f"{folder}/hsv.npy"
+        subprocess.run([sys.executable, "-c", code, path], check=True, timeout=120)
+        python_hsv = np.load(path)
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((40, 40))
+    A = A / (1.2 * max(abs(np.linalg.eigvals(A))))
+    system = lr.StateSpace(A, rng.standard_normal((40, 2)), rng.standard_normal((3, 40)), dt=True)
+    hsv = lr.hankel_singular_values(system)
+    large = hsv >= 1e-6 * hsv[0]
+    assert np.max(np.abs(python_hsv[large] - hsv[large]) / hsv[large]) <= 1e-11

@@ -1,0 +1,17 @@
+"""Build of the optional compiled leaf (everything else is in pyproject.toml).
+
+``optional=True``: where no C compiler is found the install goes on and the pure-Python
+leaf runs instead (same results up to rounding, slower below a few hundred states).
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "lti_reduce._hammarling_leaf",
+            sources=["lti_reduce/_hammarling_leaf.c"],
+            optional=True,
+        )
+    ]
+)
