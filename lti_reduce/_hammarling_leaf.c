@@ -27,6 +27,55 @@ typedef double complex cplx;
 
 #define AT(p, i, j, rs, cs) (p)[(Py_ssize_t)(i) * (rs) + (Py_ssize_t)(j) * (cs)]
 
+/* Inner loops in real arithmetic on (re, im) pairs: C99 complex products check every result
+ * for NaN (to recover infinities), which keeps gcc from vectorising them; the operands here
+ * are finite, where both give the same values. */
+static inline void axpy(int len, cplx alpha, const cplx *x, cplx *y)      /* y += alpha x */
+{
+    const double ar = creal(alpha), ai = cimag(alpha);
+    const double *xd = (const double *)x;
+    double *yd = (double *)y;
+    for (int i = 0; i < len; ++i) {
+        double xr = xd[2 * i], xi = xd[2 * i + 1];
+        yd[2 * i] += ar * xr - ai * xi;
+        yd[2 * i + 1] += ar * xi + ai * xr;
+    }
+}
+
+static inline cplx dot(int len, const cplx *a, const cplx *b)          /* sum a_i b_i */
+{
+    const double *ad = (const double *)a, *bd = (const double *)b;
+    double re = 0.0, im = 0.0;
+    for (int i = 0; i < len; ++i) {
+        re += ad[2 * i] * bd[2 * i] - ad[2 * i + 1] * bd[2 * i + 1];
+        im += ad[2 * i] * bd[2 * i + 1] + ad[2 * i + 1] * bd[2 * i];
+    }
+    return CMPLX(re, im);
+}
+
+static inline cplx dotc(int len, const cplx *a, const cplx *b)         /* sum a_i conj(b_i) */
+{
+    const double *ad = (const double *)a, *bd = (const double *)b;
+    double re = 0.0, im = 0.0;
+    for (int i = 0; i < len; ++i) {
+        re += ad[2 * i] * bd[2 * i] + ad[2 * i + 1] * bd[2 * i + 1];
+        im += ad[2 * i + 1] * bd[2 * i] - ad[2 * i] * bd[2 * i + 1];
+    }
+    return CMPLX(re, im);
+}
+
+/* x / d by Smith's algorithm (no overflow of |d|^2), d != 0 */
+static inline cplx divide(cplx x, cplx d)
+{
+    double dr = creal(d), di = cimag(d), xr = creal(x), xi = cimag(x);
+    if (fabs(dr) >= fabs(di)) {
+        double q = di / dr, s = dr + di * q;
+        return CMPLX((xr + xi * q) / s, (xi - xr * q) / s);
+    }
+    double q = dr / di, s = di + dr * q;
+    return CMPLX((xr * q + xi) / s, (xi * q - xr) / s);
+}
+
 /* Row j of -Bhat from the updated input row m (length w): -root m / |m|, with a tiny row
  * scaled first (no squaring into underflow) and a zero row given any direction (every row
  * of norm root keeps the identities). Returns |m|. */
@@ -101,50 +150,30 @@ int lti_reduce_hammarling_leaf(int b, int w,
                 x[i] = 0.0;
             for (int k = s; k < b; ++k) {
                 cplx t = AT(T, j, k, tr, tc);
-                if (t != 0.0) {
-                    const cplx *urow = Uw + (size_t)k * b;
-                    for (int i = k; i < b; ++i)
-                        x[i] += t * urow[i];
-                }
+                if (t != 0.0)
+                    axpy(b - k, t, Uw + (size_t)k * b + k, x + k);
             }
-            for (int i = s; i < b; ++i) {
-                const cplx *brow = negB + (size_t)i * w;
-                cplx acc = 0.0;
-                for (int c = 0; c < w; ++c)
-                    acc += mrow[c] * conj(brow[c]);
-                x[i] -= acc;
-            }
+            for (int i = s; i < b; ++i)
+                x[i] -= dotc(w, mrow, negB + (size_t)i * w);
             /* (N_tt - tau I) u = x, upper triangular, by back substitution */
             cplx tau = diag[j];
             for (int i = b - 1; i >= s; --i) {
                 const cplx *nrow = N + (size_t)i * b;
-                cplx acc = x[i];
-                for (int k = i + 1; k < b; ++k)
-                    acc -= nrow[k] * x[k];
-                x[i] = acc / (nrow[i] - tau);
+                x[i] = divide(x[i] - dot(b - 1 - i, nrow + i + 1, x + i + 1), nrow[i] - tau);
             }
             cplx *urow = Uw + (size_t)j * b;
             for (int i = s; i < b; ++i)
                 urow[i] = x[i];
             /* m <- m + u negB_t */
-            for (int i = s; i < b; ++i) {
-                const cplx *brow = negB + (size_t)i * w;
-                cplx u = x[i];
-                for (int c = 0; c < w; ++c)
-                    mrow[c] += u * brow[c];
-            }
+            for (int i = s; i < b; ++i)
+                axpy(w, x[i], negB + (size_t)i * w, mrow);
         }
         cplx *bj = negB + (size_t)j * w;
         double nu = new_row(mrow, w, root, bj);
         Uw[(size_t)j * b + j] = nu / root;
         /* N_ji = negB_i . conj(negB_j), i > j */
-        for (int i = s; i < b; ++i) {
-            const cplx *brow = negB + (size_t)i * w;
-            cplx acc = 0.0;
-            for (int c = 0; c < w; ++c)
-                acc += brow[c] * conj(bj[c]);
-            N[(size_t)j * b + i] = acc;
-        }
+        for (int i = s; i < b; ++i)
+            N[(size_t)j * b + i] = dotc(w, negB + (size_t)i * w, bj);
     }
     for (int i = 0; i < b; ++i)
         for (int k = 0; k < b; ++k) {
