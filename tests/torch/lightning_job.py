@@ -3,6 +3,9 @@
 Run as a script (``python tests/torch/lightning_job.py OUT_DIR``) it trains on 2 CPU
 processes with ``strategy='ddp'`` (Lightning relaunches this script for rank 1) and each
 rank writes its state digest after every event and at the end to ``OUT_DIR/rank{r}.pt``.
+With ``--resume`` it trains three times on 2 processes instead: uninterrupted, then to a
+checkpoint after two of three events, then from that checkpoint into a freshly built
+full-size module; each rank writes both final digests to ``OUT_DIR/resume{r}.pt``.
 """
 
 import os
@@ -84,5 +87,42 @@ def ddp_main(out):
     torch.save(record, os.path.join(out, f"rank{t.global_rank}.pt"))
 
 
+def ddp_resume_main(out):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    warnings.filterwarnings("ignore")
+
+    def schedule():
+        return CompreSSMCallback(mode="fixed", fraction=0.25, events=[2, 5, 10], timeout=30)
+
+    def ddp(callbacks, max_epochs):
+        return trainer(callbacks, max_epochs=max_epochs, strategy="ddp", devices=2,
+                       enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks))
+
+    folder = os.path.join(out, "checkpoints")
+    reference = TinySSM()
+    t = ddp([schedule()], max_epochs=3)                 # 4 steps an epoch on each rank: events 2, 5, 10
+    t.fit(reference, loader(batch_size=4))
+    uninterrupted = state_digest(reference, t.optimizers)
+    first = TinySSM()
+    t = ddp([schedule(), ModelCheckpoint(dirpath=folder, save_last=True, save_top_k=0)], max_epochs=2)
+    t.fit(first, loader(batch_size=4))                  # stops after step 8: events 2 and 5 fired
+    at_checkpoint = state_sizes(first)
+    fresh = TinySSM()                                   # built at full size
+    built = state_sizes(fresh)
+    compressm = schedule()
+    digests = Digests(compressm)
+    t = ddp([compressm, digests, ModelCheckpoint(dirpath=folder, save_last=True, save_top_k=0)], max_epochs=3)
+    t.fit(fresh, loader(batch_size=4), ckpt_path=os.path.join(folder, "last.ckpt"))
+    record = {"uninterrupted": uninterrupted, "resumed": state_digest(fresh, t.optimizers),
+              "sizes": (built, at_checkpoint, state_sizes(reference), state_sizes(fresh)),
+              "fired": sorted(compressm.compressor.compressor.fired), "events": [r.step for r in compressm.reports],
+              "wrapped": digests.wrapped, "bound": {id(p) for g in t.optimizers[0].param_groups for p in g["params"]}
+              == {id(p) for p in fresh.parameters()}, "world": t.world_size}
+    torch.save(record, os.path.join(out, f"resume{t.global_rank}.pt"))
+
+
 if __name__ == "__main__":
-    ddp_main(sys.argv[1])
+    if "--resume" in sys.argv[2:]:
+        ddp_resume_main(sys.argv[1])
+    else:
+        ddp_main(sys.argv[1])

@@ -97,6 +97,28 @@ def test_ddp_two_cpu_processes_identical(tmp_path):
     assert r0["losses"] != r1["losses"]                        # different shards, same replica
 
 
+def test_ddp_resume_from_reduced_checkpoint_is_bit_identical(tmp_path):
+    """strategy='ddp' on 2 CPU processes: a run interrupted after two of three events and resumed
+    with ckpt_path into a freshly built full-size module ends bit for bit where the uninterrupted
+    run ends (parameters and optimizer state, on both ranks), re-wrapped by DDP at the last event."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+               OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
+    env.pop("MASTER_PORT", None)
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "torch" / "lightning_job.py"), str(tmp_path),
+                           "--resume"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = (torch.load(tmp_path / f"resume{r}.pt", weights_only=False) for r in range(2))
+    for record in (r0, r1):
+        assert record["world"] == 2
+        built, at_checkpoint, uninterrupted, resumed = record["sizes"]
+        assert built == {"lru": 12, "s5": 12} and at_checkpoint == {"lru": 7, "s5": 7}
+        assert uninterrupted == resumed == {"lru": 5, "s5": 5}
+        assert record["events"] == [10] and record["fired"] == [2, 5, 10]   # 2 and 5 restored as fired
+        assert record["wrapped"] == [True] and record["bound"]
+        assert record["resumed"] == record["uninterrupted"]
+    assert r0["resumed"] == r1["resumed"]
+
+
 class Watched(TinySSM):
     """Validation metric = the LRU's state size: any reduction is a 'drop' that must be rolled back."""
 
