@@ -271,7 +271,8 @@ class DistributedCompressor:
     ``optimizer.step()``. Collectives run only at steps where an event is due (and, in
     pragmatic mode, at every call with a ``metric``, which must then be passed on every
     rank at the same steps: rank 0's value decides). Between events the training step
-    pays nothing.
+    pays nothing. At the end, :meth:`close` (or a ``with`` block) releases the compressor's
+    gloo control group on every rank, before ``destroy_process_group()``.
 
     Examples
     --------
@@ -331,10 +332,30 @@ class DistributedCompressor:
         table = self._gather(layout, "construction").view(-1).tolist()
         bad = [r for r, h in enumerate(table) if h != table[0]]
         if bad:
+            self.close()       # the caller never gets this object: release its group here
             raise RankMismatchError(f"model: ranks {bad} hold parameters or buffers whose names, shapes or dtypes "
                                     f"differ from rank 0's ({state_sizes(module)} on rank {self.rank}); build the "
                                     "same model on every rank (after a reduced checkpoint: load it on every rank)")
         self.model = wrapper if wrapper is not None else (module if rewrap is not None else self._wrap_ddp(module))
+
+    def close(self):
+        """Release the gloo control group this compressor created; idempotent.
+
+        Call it on every rank before ``torch.distributed.destroy_process_group()`` (or use the
+        compressor as a context manager): gloo objects left to interpreter exit can abort the
+        process ("terminate called without an active exception"). The module, the optimizers
+        and the current wrapper ``model`` stay usable; :meth:`step` raises afterwards.
+        """
+        group, self._control = self._control, None
+        if group is not None and dist.is_initialized():
+            dist.destroy_process_group(group)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
     def _wrap_ddp(self, module):
         return DistributedDataParallel(module, **self._ddp_kwargs)
@@ -378,7 +399,12 @@ class DistributedCompressor:
             The event failed on some rank; raised on every rank, the event undone.
         DistributedTimeoutError (TimeoutError)
             A collective timed out; this rank's event undone.
+        RuntimeError
+            After :meth:`close`.
         """
+        if self._control is None:
+            raise RuntimeError("this DistributedCompressor was closed (close() released its control group); "
+                               "build a new one to go on reducing")
         comp = self.compressor
         talk = self._due(step) or (comp.mode == "pragmatic" and metric is not None)
         if not talk:

@@ -67,6 +67,18 @@ def work_train(rank, port, out):
     record["final"] = state_digest(model, opt)
     record["seen"] = seen
     record["final_sizes"] = state_sizes(model)
+    # close(): the control group released (twice is fine); step refuses, the wrapper still trains
+    dc.close()
+    dc.close()
+    try:
+        dc.step(23)
+    except RuntimeError as exc:
+        record["closed"] = str(exc)
+    loss = loss_of(dc.model, rank, 23)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    record["after_close"] = state_digest(model, opt)
     torch.save(record, os.path.join(out, f"rank{rank}.pt"))
 
 
@@ -287,6 +299,8 @@ def test_ranks_bit_identical_after_events_and_training(tmp_path):
     assert r0["final_sizes"] == {"lru": 7, "s5": 7}
     assert all(r0["ddp_ok"]) and all(r1["ddp_ok"])
     assert r0["seen"] == [("DistributedDataParallel", s) for s in r0["sizes"]]
+    assert "closed" in r0["closed"] and "closed" in r1["closed"]
+    assert r0["after_close"] == r1["after_close"] != r0["final"]   # DDP still averages the gradients
     for r in (r0, r1):
         losses = r["losses"]
         assert sum(losses[-4:]) / 4 < 0.7 * sum(losses[:4]) / 4, losses
