@@ -41,9 +41,24 @@ from scipy.linalg import cython_blas
 
 __all__ = ["triangular_factor", "diagonal_factor"]
 
-#: Run the diagonal recursion of host (CPU) tensors of other namespaces on zero-copy numpy
-#: views. The tests switch it off to exercise the pure array-API path that GPUs take.
+#: Run the diagonal recursion of torch tensors on host numpy arrays: zero-copy views of CPU
+#: tensors, one copy each way for an accelerator's. The loop is about 35 tiny operations per
+#: state and factor: on a GPU each is a kernel launch, on the host a few microseconds. The
+#: tests switch it off to exercise the pure array-API path (which the meta device and tensors
+#: that require grad always take).
 HOST_FAST_PATH = True
+
+
+def _host_route(lam, M):
+    """Whether :func:`diagonal_factor` may run on host numpy copies of ``lam`` and ``M``."""
+    if not HOST_FAST_PATH or any(getattr(a, "requires_grad", False) for a in (lam, M)):
+        return False
+    dev = _device(M)
+    if str(dev) == "cpu":
+        return True
+    # torch on an accelerator: two transfers instead of the loop's kernel launches; not the
+    # meta device (shapes only, no values to copy)
+    return hasattr(M, "detach") and getattr(dev, "type", None) not in (None, "meta")
 
 
 # --------------------------------------------------------------------------------------
@@ -201,10 +216,9 @@ def diagonal_factor(xp, lam, M, discrete):
     from ._array import is_numpy, to_numpy
     if is_numpy(xp):
         xp = np                                        # plain numpy: far less per-call overhead
-    elif HOST_FAST_PATH and str(_device(M)) == "cpu" \
-            and not any(getattr(a, "requires_grad", False) for a in (lam, M)):
-        # host tensors: the same loop on zero-copy numpy views is several times faster (the
-        # loop is a few hundred tiny operations); the result goes back to the input's namespace
+    elif _host_route(lam, M):
+        # the same loop on host numpy arrays (zero-copy views of CPU tensors, one transfer each
+        # way on an accelerator); the result goes back to the input's namespace and device
         return xp.asarray(diagonal_factor(np, to_numpy(lam), to_numpy(M), discrete), device=_device(M))
     n, m = M.shape[-2], M.shape[-1]
     if n == 0:      # a static gain: the factor of no states

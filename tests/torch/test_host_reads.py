@@ -162,3 +162,49 @@ def test_unchanged_values_keep_their_parameter_objects():
     report = reduce_(model, order=6)
     assert report.layers[0].status == "reduced" and model[0].n == 6
     assert model[0].D is D                       # D comes back bit-identical: the object is kept
+
+
+class _Calls(torch.overrides.TorchFunctionMode):
+    """Counts torch function calls (each one a kernel launch on an accelerator)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_diagonal_recursion_runs_on_host_copies_not_as_a_loop_of_kernels(monkeypatch):
+    """The exact diagonal recursion of torch tensors runs on host numpy arrays: a fixed number of
+    torch calls whatever n (on a GPU the device loop would launch about 35 kernels per state and
+    factor). An accelerator's tensors take that route too (two transfers); the meta device and
+    tensors that require grad keep the array-API loop, which runs on meta (shapes only)."""
+    import array_api_compat.torch as xp
+
+    from lti_reduce import _hammarling
+    calls = []
+    for n in (16, 64):
+        lam = torch.full((n,), 0.9, dtype=torch.complex128) * torch.exp(1j * torch.linspace(0, 3, n))
+        M = torch.randn(n, 1, dtype=torch.complex128)
+        with _Calls() as mode:
+            U = _hammarling.diagonal_factor(xp, lam, M, True)
+        calls.append(mode.calls)
+        assert U.shape == (n, n) and U.device.type == "cpu"
+    assert calls[0] == calls[1] <= 20, calls          # measured 15 (transfers, views, result)
+    # the device loop, for comparison: its torch calls grow with n
+    monkeypatch.setattr(_hammarling, "HOST_FAST_PATH", False)
+    with _Calls() as mode:
+        _hammarling.diagonal_factor(xp, lam, M, True)
+    assert mode.calls > 10 * n                        # n = 64 states
+    monkeypatch.setattr(_hammarling, "HOST_FAST_PATH", True)
+    # the routing decision
+    assert _hammarling._host_route(lam, M)
+    assert not _hammarling._host_route(lam, M.clone().requires_grad_())
+    meta = (lam.to("meta"), M.to("meta"))
+    assert not _hammarling._host_route(*meta)
+    U = _hammarling.diagonal_factor(xp, *meta, True)
+    assert U.shape == (n, n) and U.device.type == "meta"
+    monkeypatch.setattr(_hammarling, "_device", lambda x: torch.device("cuda", 0))
+    assert _hammarling._host_route(lam, M)          # an accelerator's tensors: host copies
