@@ -258,7 +258,7 @@ def hankel_factors(system, *, horizon=None):
             _check_stable(system)
         factors = _diagonal_factors(system, horizon)
     else:
-        factors = _dense_factors(system if is_numpy(system._xp) else system.to_numpy(), horizon)
+        factors = _dense_factors(system.to_numpy(), horizon)
         if not is_numpy(system._xp):
             xp, dev = system._xp, device_of(system.B)
             factors = HankelFactors(*(xp.asarray(a, device=dev) for a in
@@ -650,7 +650,7 @@ def balanced_truncation(system, order=None, *, tol=None, energy=None, method="sr
             factors = _diagonal_factors(system, horizon)
         return _finish(system, factors, orders[0], tol, energy, method, match, horizon, warn)
     xp, dev = system._xp, device_of(system.B)
-    dense = system if is_numpy(xp) else system.to_numpy()    # (its arrays are its own copies)
+    dense = system.to_numpy()
     if factors is None:
         factors = _dense_factors(dense, horizon, schur)
     else:

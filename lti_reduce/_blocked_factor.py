@@ -323,23 +323,44 @@ def blocked_triangular_factor(T, M, discrete):
     T = np.asarray(T, dtype=np.complex128)
     M = np.asarray(M, dtype=np.complex128)
     n = T.shape[0]
-    if n and M.shape[1] > n:
-        M = sla.qr(M.conj().T, mode="r", check_finite=False)[0][:n].conj().T
+    M = _at_most_n_columns(M)
     if discrete and n:
-        shifted = T + np.eye(n)
-        T = np.triu(sla.solve_triangular(shifted, T - np.eye(n), check_finite=False))
-        M = np.sqrt(2.0) * sla.solve_triangular(shifted, M, check_finite=False)
+        T, M, _ = _cayley(T, M)
     return _continuous_factor(T, M)
 
 
-def _rotate_rows(rotations, U):
-    """``G U`` for the block-diagonal unitary G of :class:`SchurForm` (row pairs only)."""
+def _at_most_n_columns(M):
+    """M itself, or for more than n columns the n-column factor ``R^H`` of ``M^H = Q R``: only
+    ``M M^H`` enters the equation, and every step of the recursion is cheaper."""
+    n = M.shape[0]
+    if n == 0 or M.shape[1] <= n:
+        return M
+    return sla.qr(M.conj().T, mode="r", check_finite=False)[0][:n].conj().T
+
+
+def _cayley(T, M):
+    """``((T + I)^-1 (T - I), sqrt(2) (T + I)^-1 M, T + I)`` with one triangular solve: the Stein
+    equation of (T, M) becomes the Lyapunov equation of the first two (module notes)."""
+    n = T.shape[0]
+    shifted = T + np.eye(n)
+    solved = sla.solve_triangular(shifted, np.hstack([T - np.eye(n), M]), check_finite=False)
+    return np.triu(solved[:, :n]), np.sqrt(2.0) * solved[:, n:], shifted
+
+
+def _rotated_pairs(rotations, U):
+    """Rows ``top`` and ``top + 1`` of ``G U`` (the only rows the block-diagonal unitary G of
+    :class:`SchurForm` changes)."""
     top, g11, g21, g12, g22 = rotations
+    upper, lower = U[top], U[top + 1]
+    return g11[:, None] * upper + g12[:, None] * lower, g21[:, None] * upper + g22[:, None] * lower
+
+
+def _rotate_rows(rotations, U):
+    """``G U`` for the block-diagonal unitary G of :class:`SchurForm`."""
+    top = rotations[0]
     K = U.copy()
     if top.size:
-        upper, lower = U[top], U[top + 1]
-        K[top] = g11[:, None] * upper + g12[:, None] * lower
-        K[top + 1] = g21[:, None] * upper + g22[:, None] * lower
+        K[top], K[top + 1] = _rotated_pairs(rotations, U)
     return K
 
 
@@ -360,11 +381,9 @@ def _real_factor(rotations, U, reversed_):
     stack = np.empty((2 * n, n), order="F")
     stack[:n] = U.real.T
     stack[n:] = U.imag.T
-    top, g11, g21, g12, g22 = rotations
+    top = rotations[0]
     if top.size:
-        upper, lower = U[top], U[top + 1]
-        for rows, (a, b) in ((top, (g11, g12)), (top + 1, (g21, g22))):
-            K = a[:, None] * upper + b[:, None] * lower
+        for rows, K in zip((top, top + 1), _rotated_pairs(rotations, U)):
             stack[:n, rows] = K.real.T
             stack[n:, rows] = K.imag.T
     qr, _, _, info = _DGEQRF(stack, lwork=max(1, 32 * n), overwrite_a=True)
@@ -405,20 +424,10 @@ def schur_gramian_factors(schur, B, C, discrete, kinds=("c", "o")):
     T, Z = schur
     n = T.shape[0]
     real_basis = getattr(schur, "real_basis", None)
-    inputs = {kind: Z.conj().T @ (B if kind == "c" else C.conj().T) for kind in kinds}
-    for kind, M in inputs.items():
-        if M.shape[1] > n:
-            # only M M^H matters: its n-column factor R^H (M^H = Q R) makes every step cheaper
-            inputs[kind] = sla.qr(M.conj().T, mode="r", check_finite=False)[0][:n].conj().T
+    inputs = {kind: _at_most_n_columns(Z.conj().T @ (B if kind == "c" else C.conj().T)) for kind in kinds}
     if discrete and n:
-        shifted = T + np.eye(n)
-        # one solve for (T + I)^-1 [T - I, M_c]; (T^H + I)^-1 for the observability side
-        right = [T - np.eye(n)] + ([inputs["c"]] if "c" in inputs else [])
-        solved = sla.solve_triangular(shifted, np.hstack(right), check_finite=False)
-        T = np.triu(solved[:, :n])
-        if "c" in inputs:
-            inputs["c"] = np.sqrt(2.0) * solved[:, n:]
-        if "o" in inputs:
+        T, inputs["c"], shifted = _cayley(T, inputs.get("c", np.zeros((n, 0), dtype=np.complex128)))
+        if "o" in inputs:     # (T^H + I)^-1 for the observability side
             inputs["o"] = np.sqrt(2.0) * sla.solve_triangular(shifted, inputs["o"], trans="C", check_finite=False)
     out = []
     for kind in kinds:

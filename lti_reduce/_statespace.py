@@ -312,7 +312,10 @@ class StateSpace(SystemBase):
         return unstable_eigenvalues(self.poles(), self.is_discrete).size == 0
 
     def to_numpy(self):
-        """The same system with numpy arrays."""
+        """The same system with numpy arrays: itself when they are numpy already (a StateSpace
+        owns copies of its arrays and is immutable, so no further copy is needed)."""
+        if all(isinstance(a, np.ndarray) for a in (self.A, self.B, self.C, self.D)):
+            return self
         return StateSpace(to_numpy(self.A), to_numpy(self.B), to_numpy(self.C), to_numpy(self.D), dt=self.dt)
 
     # --- interop ---------------------------------------------------------------------

@@ -34,6 +34,7 @@ from lti_reduce_torch import reduce_
 from .data import load_dataset
 from .methods import RunSettings, build_model, train, run_compressm, run_small
 from .models import ssm_layers
+from .cli import _positive_int
 from .errors import ValidationError
 from .presets import get_preset, validate
 from .runner import environment
@@ -447,12 +448,9 @@ def _horizon(text):
     if text == "L":
         return "L"
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--horizon must be a positive step count or L, got {text!r}")
-    return value
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"--horizon must be a positive step count or L, got {text!r}") from None
 
 
 def _accuracy(text):
