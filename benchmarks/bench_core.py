@@ -511,6 +511,17 @@ def parts_dense(n, m, discrete, seed, repeats):
 
 
 # -----------------------------------------------------------------------------------------
+def _state_count(text):
+    """argparse type of --profile and --parts: a state count n >= 2."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"expected a number of states >= 2, got {text!r}")
+    return n
+
+
 def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="dense n <= 400 only, smaller LRU configurations, "
@@ -524,9 +535,9 @@ def parse(argv=None):
     ap.add_argument("--skip-dense", action="store_true", help="only the LRU table")
     ap.add_argument("--skip-lru", action="store_true", help="only the dense table")
     ap.add_argument("--no-c64", action="store_true", help="skip the complex64 naive column")
-    ap.add_argument("--profile", type=int, default=None, metavar="N",
+    ap.add_argument("--profile", type=_state_count, default=None, metavar="N",
                     help="also cProfile one call of ours (dense, discrete, m=p=16) at this n")
-    ap.add_argument("--parts", type=int, default=None, metavar="N",
+    ap.add_argument("--parts", type=_state_count, default=None, metavar="N",
                     help="also time, at this n (discrete, m=p=1), the library calls ours makes beside ours "
                          "and slycot (interleaved, 25 x repeats rounds)")
     return ap.parse_args(argv)
