@@ -1,7 +1,8 @@
-"""Build of the optional compiled leaf (everything else is in pyproject.toml).
+"""Build of the optional compiled kernels (everything else is in pyproject.toml).
 
 ``optional=True``: where no C compiler is found the install goes on and the pure-Python
-leaf runs instead (same results up to rounding, slower below a few hundred states).
+leaf of the complex route runs instead, for real systems too (same results up to
+rounding, slower below a few hundred states).
 """
 
 from setuptools import Extension, setup
@@ -10,7 +11,7 @@ setup(
     ext_modules=[
         Extension(
             "lti_reduce._hammarling_leaf",
-            sources=["lti_reduce/_hammarling_leaf.c"],
+            sources=["lti_reduce/_hammarling_leaf.c", "lti_reduce/_real_hammarling.c"],
             optional=True,
         )
     ]

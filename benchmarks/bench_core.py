@@ -464,41 +464,31 @@ def profile_dense(n, m, discrete, seed, top=20):
 def parts_dense(n, m, discrete, seed, repeats):
     """Ours and slycot beside the library calls ours makes (interleaved rounds): what is left
     of ours after them is Python (argument checks, orchestration, result objects)."""
-    from lti_reduce import _blocked_factor
+    from lti_reduce import _real_schur_factor
     A, B, C, D = random_stable_dense(n, m, m, discrete, seed)
     r = min(10, n - 1)
-    system = StateSpace(A, B, C, D, dt=1.0 if discrete else 0.0)
-    schur = _blocked_factor.fast_complex_schur(A)
-    T, Z = schur
-    Lc, Lo = _blocked_factor.schur_gramian_factors(schur, B, C, discrete)
+    dt = 1.0 if discrete else 0.0
+    system = StateSpace(A, B, C, D, dt=dt)
+    form = _real_schur_factor.real_schur(A)
+    Lc, Lo = _real_schur_factor.real_gramian_factors(form, B, C, discrete)
     product = Lo.T @ Lc
-    stacked = np.vstack([Lc.T, Lc.T])
-    shifted, right = T + np.eye(n), np.hstack([T - np.eye(n), Z.conj().T @ B])
-    # the leaf's input as the factor sees it (continuous form; discrete: after the Cayley transform)
-    Tc = np.triu(scipy.linalg.solve_triangular(shifted, T - np.eye(n))) if discrete else T
-    Mc = scipy.linalg.solve_triangular(shifted, Z.conj().T @ B) if discrete else Z.conj().T @ B
     dico = "D" if discrete else "C"
     contenders = {
-        "ours (all of it)": (lambda: lti_reduce.balanced_truncation(system, order=r), None),
+        "ours (all of it)": (lambda: lti_reduce.balanced_truncation(StateSpace(A, B, C, D, dt=dt), order=r), None),
         "slycot ab09ad": (lambda a, b, c: slycot.ab09ad(dico, "B", "N", n, m, m, a, b, c, nr=r),
                           lambda: (np.asfortranarray(A), np.asfortranarray(B), np.asfortranarray(C))),
-        "real Schur form (LAPACK gees)": (lambda: scipy.linalg.schur(A), None),
+        "StateSpace(A, B, C, D) (the caller's)": (lambda: StateSpace(A, B, C, D, dt=dt), None),
+        "real Schur form (LAPACK gees)": (lambda: _real_schur_factor.real_schur(A), None),
+        "both factors (C: " + ("Cayley, " if discrete else "") + "2 real Hammarling)":
+            (lambda: _real_schur_factor.real_gramian_factors(form, B, C, discrete), None),
         "SVD of Lo^T Lc (LAPACK gesdd)": (lambda: np.linalg.svd(product, full_matrices=False), None),
-        "2 QR of 2n x n (real factors)": (lambda: [scipy.linalg.qr(stacked, mode="r", check_finite=False)
-                                                   for _ in range(2)], None),
-        "Cayley solves (trsm)": (lambda: (scipy.linalg.solve_triangular(shifted, right, check_finite=False),
-                                          scipy.linalg.solve_triangular(shifted, Z.conj().T @ C.T, trans="C",
-                                                                        check_finite=False)), None),
-        "2 products with the real Schur basis (gemm)": (lambda: [schur.real_basis @ Lc for _ in range(2)], None),
-        "2 factor recursions (leaves: "
-        + ("C" if _blocked_factor.compiled_leaf is not None else "Python") + ")":
-            (lambda: [_blocked_factor._continuous_factor(Tc, Mc) for _ in range(2)], None),
+        "3 products (gemm): Z U twice, Lo^T Lc": (lambda: (form.Z @ Lc, form.Z @ Lo, Lo.T @ Lc), None),
     }
     if slycot is None:
         del contenders["slycot ab09ad"]
     times, _, errors = interleaved_times(contenders, repeats)
     med = {k: float(np.median(v)) for k, v in times.items() if v}
-    calls = [k for k in med if k not in ("ours (all of it)", "slycot ab09ad")]
+    calls = [k for k in med if k not in ("ours (all of it)", "slycot ab09ad")]   # (the factors' glue included)
     ref = med.get("slycot ab09ad")
     rows = [[k, fmt_time(v), fmt_ratio(v / ref) if ref else "n/a"] for k, v in med.items()]
     total = sum(med[k] for k in calls)
@@ -619,9 +609,10 @@ def main(argv=None):
                         f"{prof}```")
         print(sections[-1], flush=True)
     if args.parts:
-        parts = parts_dense(args.parts, 1, True, args.seed, 25 * repeats)
-        sections.append(f"\n## Where ours spends its time, dense discrete n={args.parts}, m=p=1 (medians of "
-                        f"{25 * repeats} interleaved rounds)\n\n{parts}")
+        for discrete in (True, False):
+            parts = parts_dense(args.parts, 1, discrete, args.seed, 25 * repeats)
+            sections.append(f"\n## Where ours spends its time, dense {'discrete' if discrete else 'continuous'} "
+                            f"n={args.parts}, m=p=1 (medians of {25 * repeats} interleaved rounds)\n\n{parts}")
         print(sections[-1], flush=True)
     if args.out:
         with open(args.out, "w") as f:

@@ -11,9 +11,14 @@ __all__ = ["namespace", "device_of", "is_numpy", "to_numpy", "wide_dtype", "asar
            "conj_t", "is_complex_dtype"]
 
 
+_NUMPY = array_namespace(np.zeros(0))
+
+
 def namespace(*arrays):
     """The array namespace shared by ``arrays`` (numpy for Python scalars/lists)."""
     arrays = [a for a in arrays if a is not None]
+    if all(type(a) is np.ndarray for a in arrays):     # the common case, without the generic lookup
+        return _NUMPY
     return array_namespace(*arrays)
 
 
@@ -38,6 +43,8 @@ def to_numpy(x):
 
 
 def is_complex_dtype(xp, dtype):
+    if isinstance(dtype, np.dtype):
+        return dtype.kind == "c"
     return xp.isdtype(dtype, "complex floating")
 
 

@@ -87,6 +87,11 @@ class SchurForm(tuple):
         form.rotations = rotations
         return form
 
+    @property
+    def eigenvalues(self):
+        """The diagonal of T."""
+        return np.diag(self[0])
+
 
 def fast_complex_schur(A):
     """``(T, Z)`` with ``A = Z T Z^H``, T complex upper triangular (a :class:`SchurForm`).

@@ -22,6 +22,8 @@ from ._errors import InvalidParameterError, UnstableSystemError, NonFiniteError
 from . import _hammarling
 from ._hammarling import diagonal_factor
 from ._blocked_factor import fast_complex_schur, schur_gramian_factors
+from ._real_schur_factor import RealSchurForm, real_gramian_factors, real_schur
+from . import _real_schur_factor
 from ._statespace import DiagonalStateSpace, as_statespace, unstable_eigenvalues
 
 __all__ = ["gramian"]
@@ -327,25 +329,43 @@ def complex_schur(A):
     return fast_complex_schur(A)
 
 
-def dense_factors(system, kinds=("c", "o"), schur=None):
-    """Square-root factors ``L`` (``P = L L^H``) for each kind, by Hammarling's method (numpy,
-    recursively blocked: :func:`lti_reduce._blocked_factor.schur_gramian_factors`).
+def dense_schur(A):
+    """The Schur form that serves both dense factors and the stability check: a
+    :class:`~lti_reduce._real_schur_factor.RealSchurForm` for a real A where the compiled real
+    Hammarling kernel is built (and n <= its ``LARGEST``), else the complex form of
+    :func:`complex_schur`. Both have ``eigenvalues``."""
+    if (not np.iscomplexobj(A) and _real_schur_factor.compiled is not None
+            and A.shape[0] <= _real_schur_factor.LARGEST):
+        return real_schur(A)
+    return complex_schur(A)
 
-    One complex Schur form ``A = Z T Z^H`` (``schur``, if already computed) serves both
-    factors and the stability check. For a real system the
-    complex factor is turned into a real one of the same size: ``[Re L, Im L]`` is an
-    exact real factor, compressed by a QR factorisation (in the real Schur basis).
+
+def dense_factors(system, kinds=("c", "o"), schur=None):
+    """Square-root factors ``L`` (``P = L L^H``) for each kind, by Hammarling's method.
+
+    One Schur form (``schur``, if already computed by :func:`dense_schur`) serves both
+    factors and the stability check. A real system with the compiled kernel gets real
+    factors in real arithmetic from its real Schur form
+    (:func:`lti_reduce._real_schur_factor.real_gramian_factors`); otherwise the complex
+    Schur form and the recursively blocked complex factors
+    (:func:`lti_reduce._blocked_factor.schur_gramian_factors`), made real for a real system:
+    ``[Re L, Im L]`` is an exact real factor, compressed by a QR factorisation (in the real
+    Schur basis).
     """
     A = system.A
     real = not np.iscomplexobj(A)
     if A.shape[0] == 0:
         return [np.zeros((0, 0), dtype=A.dtype) for _ in kinds]
-    schur_form = complex_schur(A) if schur is None else schur
-    bad = unstable_eigenvalues(np.diag(schur_form[0]), system.is_discrete)
+    schur_form = dense_schur(A) if schur is None else schur
+    bad = unstable_eigenvalues(schur_form.eigenvalues, system.is_discrete)
     if len(bad):
         raise_unstable(bad, system.is_discrete)
+    if isinstance(schur_form, RealSchurForm):
+        factors = real_gramian_factors(schur_form, system.B, system.C, system.is_discrete, kinds)
+    else:
+        factors = schur_gramian_factors(schur_form, system.B, system.C, system.is_discrete, kinds)
     out = []
-    for L in schur_gramian_factors(schur_form, system.B, system.C, system.is_discrete, kinds):
+    for L in factors:
         if real and np.iscomplexobj(L):     # a plain (T, Z) pair without the real Schur basis
             L = sla.qr(np.hstack([L.real, L.imag]).T, mode="r", check_finite=False)[0][:L.shape[0]].T
         if not np.all(np.isfinite(L)):

@@ -13,7 +13,8 @@
  *
  * Arrays are passed as base pointers with element strides (row, column), so the views of
  * the recursion (Fortran- or C-ordered, offset) need no copy. Loaded with ctypes; the
- * module object exists only so that the file is found and built like any extension.
+ * module object exists only so that the file is found and built like any extension (whose
+ * second source, _real_hammarling.c, holds the real-arithmetic kernels).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -190,8 +191,8 @@ int lti_reduce_hammarling_leaf(int b, int w,
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_hammarling_leaf",
-    "Compiled leaf of the blocked Hammarling factor; called through ctypes "
-    "(symbol lti_reduce_hammarling_leaf).",
+    "Compiled Hammarling kernels; called through ctypes (symbols lti_reduce_hammarling_leaf, "
+    "lti_reduce_real_hammarling, lti_reduce_quasi_solve, lti_reduce_real_factors).",
     -1, NULL, NULL, NULL, NULL, NULL,
 };
 

@@ -54,9 +54,13 @@ def error_bound(hsv, order):
     1.02
     """
     s = _finite_hsv(hsv)
-    r = check_order(order, s.size)
+    return tail_bound(s, check_order(order, s.size))
+
+
+def tail_bound(s, r):
+    """:func:`error_bound` for HSVs and an order already checked (as for :func:`order_choice`)."""
     tail = s[r:]
-    if np.any(np.isinf(tail)):
+    if np.isinf(tail).any():
         raise InvalidParameterError(f"order={r} would truncate part of the kept unstable subsystem "
                                     f"({int(np.isinf(s).sum())} states with infinite HSV)")
     return float(2.0 * tail.sum())
@@ -256,8 +260,14 @@ def choose_order(hsv, *, order=None, tol=None, energy=None):
         ``(order, notes)``.
     """
     s = _finite_hsv(hsv)
+    return order_choice(s, check_criterion(order=order, tol=tol, energy=energy, n=s.size))
+
+
+def order_choice(s, criterion):
+    """:func:`choose_order` for HSVs and a criterion already checked (``s``: float64, 1-D, no
+    NaN, non-negative, descending; ``criterion`` from :func:`check_criterion` with ``n = s.size``):
+    what the library's own reductions call on HSVs they computed."""
     n = s.size
-    criterion = check_criterion(order=order, tol=tol, energy=energy, n=n)
     n_inf = int(np.isinf(s).sum())
     stable = s[n_inf:]
     rank = n_inf + int(np.count_nonzero(stable))

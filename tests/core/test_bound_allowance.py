@@ -69,6 +69,20 @@ def test_allowance_is_needed_near_the_numerical_rank():
     assert error <= result.error_bound + result.rounding_allowance
 
 
+def test_allowance_covers_the_cholesky_route():
+    """A two-state SPA whose observability factor comes from the closed-form Gramian and its
+    Cholesky factor (two outputs; found by the property test below): ||D_r|| = ||G - G_r|| is
+    1.1e-13 relative above 2 s_2 (exact to 6e-17), 4.3e-15 over the bound, which an allowance
+    of rounding alone (6.6e-16) did not cover; the route's accepted accuracy now enters."""
+    system = lr.DiagonalStateSpace(np.array([-1.55987379, -2.8538679]), np.array([[0.33043708], [-1.30315723]]),
+                                   np.array([[-0.48613376, -0.23968227], [0.52611868, 0.25939635]]),
+                                   np.zeros((2, 1)), dt=0.0)
+    result = lr.balanced_truncation(system, 1, match="dc")
+    error, _ = true_error(system, result.system)
+    assert error <= result.error_bound + result.rounding_allowance
+    assert result.rounding_allowance <= 1e-9 * result.error_bound       # still far below the bound
+
+
 # --------------------------------------------------------------------------------------
 # property: every class, every method, against the independent oracle
 # --------------------------------------------------------------------------------------

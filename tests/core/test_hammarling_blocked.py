@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import lti_reduce as lr
-from lti_reduce import _blocked_factor, _hammarling
+from lti_reduce import _blocked_factor, _hammarling, _real_schur_factor
 
 EPS = np.finfo(float).eps
 
@@ -56,8 +56,9 @@ def leaf(request, monkeypatch):
     size, kind = request.param
     if kind == "compiled" and _blocked_factor.compiled_leaf is None:
         pytest.skip("the compiled leaf (lti_reduce._hammarling_leaf) is not built here")
-    if kind == "python":
+    if kind == "python":     # as installed without a C compiler: no compiled code at all
         monkeypatch.setattr(_blocked_factor, "compiled_leaf", None)
+        monkeypatch.setattr(_real_schur_factor, "compiled", None)
     monkeypatch.setattr(_blocked_factor, "LEAF", size)
     monkeypatch.setattr(_blocked_factor, "SYLVESTER_LEAF", 2 if size is not None and size < 16 else 32)
     return size
@@ -249,6 +250,7 @@ def test_without_the_compiled_leaf_the_python_leaf_runs():
         "import numpy as np, lti_reduce as lr\n"
         "from lti_reduce import _blocked_factor as bf\n"
         "assert bf.compiled_leaf is None and bf._leaf_size() == bf.PYTHON_LEAF\n"
+        "from lti_reduce import _real_schur_factor; assert _real_schur_factor.compiled is None\n"
         "rng = np.random.default_rng(0)\n"
         "A = rng.standard_normal((40, 40)); A = A / (1.2 * max(abs(np.linalg.eigvals(A))))\n"
         "system = lr.StateSpace(A, rng.standard_normal((40, 2)), rng.standard_normal((3, 40)), dt=True)\n"

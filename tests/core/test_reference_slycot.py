@@ -19,6 +19,7 @@ pytestmark = pytest.mark.reference
 slycot = pytest.importorskip("slycot", reason="slycot (GPL, optional oracle) is not installed: "
                                               "pip install slycot to run the reference tests")
 
+EPS = np.finfo(float).eps
 CASES = [
     # (discrete, n, m, p, jordan, seed)
     (False, 5, 1, 1, False, 1), (False, 8, 2, 3, True, 2), (False, 12, 1, 2, False, 3),
@@ -86,7 +87,12 @@ def test_bt_error_equals_ab09ad(case):
         assert ours.order == nr
         error_ours = hinf_norm(error_system(system, ours.system)).norm
         error_theirs = hinf_norm(error_system(system, theirs)).norm
-        assert error_ours == pytest.approx(error_theirs, rel=1e-8, abs=atol), (nr, hsv[nr - 1:nr + 1])
+        # the reduced system itself is determined only to about eps s_1 / s_r relative (the
+        # condition of the balancing transformation): on c-n30-m1-p1-7 at r = 12
+        # (s_1 / s_12 = 1e5) slycot's own error moves by up to 4.9e-12 when the data are
+        # perturbed by 2e-16 relative, ours (either factor route) by up to 4.9e-12 too
+        agree = max(atol, EPS * hsv[0] / hsv[nr - 1] * norm)
+        assert error_ours == pytest.approx(error_theirs, rel=1e-8, abs=agree), (nr, hsv[nr - 1:nr + 1])
         assert hsv[nr] * (1 - 1e-9) - atol <= error_ours <= 2 * hsv[nr:].sum() * (1 + 1e-9) + atol
         # and the reduced transfer functions themselves agree
         points = np.exp(1j * np.linspace(0.1, 3.0, 4)) if system.is_discrete else 1j * np.array([0.0, 0.5, 2.0, 7.0])
