@@ -461,10 +461,48 @@ def profile_dense(n, m, discrete, seed, top=20):
     return out.getvalue()
 
 
+MINIMAL = "the same calls chained with no checks (Schur, factors, SVD, projections)"
+
+
+def _minimal_reduction(A, B, C, D, discrete, r):
+    """The square-root reduction as a bare chain of the library's calls: no argument checks,
+    no stability or finiteness checks, no result objects (what ours costs without them)."""
+    from lti_reduce import _balanced, _real_schur_factor
+    form = _real_schur_factor.real_schur(A)
+    Lc, Lo = _real_schur_factor.real_gramian_factors(form, B, C, discrete)
+    U, s, Vh = _balanced._svd(np, Lo.T @ Lc)
+    scale = 1.0 / np.sqrt(s[:r])
+    W, V = (Lo @ U[:, :r]) * scale, (Lc @ Vh[:r].T) * scale
+    return W.T @ A @ V, W.T @ B, C @ V, D
+
+
+def factor_routes(sizes, seed, repeats):
+    """The real factor route against the complex one on the same systems (discrete, m = p = 1,
+    interleaved): both factors from a Schur form computed once, and the Schur forms themselves."""
+    from lti_reduce import _blocked_factor, _real_schur_factor
+    rows = []
+    for n in sizes:
+        A, B, C, _ = random_stable_dense(n, 1, 1, True, seed)
+        real_form, complex_form = _real_schur_factor.real_schur(A), _blocked_factor.fast_complex_schur(A)
+        contenders = {
+            "real": (lambda: _real_schur_factor.real_gramian_factors(real_form, B, C, True), None),
+            "complex": (lambda: _blocked_factor.schur_gramian_factors(complex_form, B, C, True), None),
+            "real Schur": (lambda: _real_schur_factor.real_schur(A), None),
+            "complex Schur": (lambda: _blocked_factor.fast_complex_schur(A), None),
+        }
+        times, _, errors = interleaved_times(contenders, max(3, min(repeats, 2000 // n)))
+        med = {k: float(np.median(v)) for k, v in times.items() if v}
+        rows.append([n] + [fmt_time(med[k]) if k in med else errors.get(k, NA) for k in contenders]
+                    + [fmt_ratio(med["real"] / med["complex"])])
+    return markdown_table(["n", "both factors: real route", "complex route (compiled leaves + QR)",
+                           "real Schur form", "complex Schur form (real Schur + 2x2 rotations)",
+                           "real / complex factors"], rows)
+
+
 def parts_dense(n, m, discrete, seed, repeats):
     """Ours and slycot beside the library calls ours makes (interleaved rounds): what is left
     of ours after them is Python (argument checks, orchestration, result objects)."""
-    from lti_reduce import _real_schur_factor
+    from lti_reduce import _balanced, _real_schur_factor
     A, B, C, D = random_stable_dense(n, m, m, discrete, seed)
     r = min(10, n - 1)
     dt = 1.0 if discrete else 0.0
@@ -481,26 +519,35 @@ def parts_dense(n, m, discrete, seed, repeats):
         "real Schur form (LAPACK gees)": (lambda: _real_schur_factor.real_schur(A), None),
         "both factors (C: " + ("Cayley, " if discrete else "") + "2 real Hammarling)":
             (lambda: _real_schur_factor.real_gramian_factors(form, B, C, discrete), None),
-        "SVD of Lo^T Lc (LAPACK gesdd)": (lambda: np.linalg.svd(product, full_matrices=False), None),
+        "SVD of Lo^T Lc (LAPACK gesdd)": (lambda: _balanced._svd(np, product), None),
         "3 products (gemm): Z U twice, Lo^T Lc": (lambda: (form.Z @ Lc, form.Z @ Lo, Lo.T @ Lc), None),
+        MINIMAL: (lambda: _minimal_reduction(A, B, C, D, discrete, r), None),
     }
     if slycot is None:
         del contenders["slycot ab09ad"]
     times, _, errors = interleaved_times(contenders, repeats)
     med = {k: float(np.median(v)) for k, v in times.items() if v}
-    calls = [k for k in med if k not in ("ours (all of it)", "slycot ab09ad")]   # (the factors' glue included)
+    # the calls ours makes (the factors' glue included), not the minimal script that chains them
+    calls = [k for k in med if k not in ("ours (all of it)", "slycot ab09ad", MINIMAL)]
     ref = med.get("slycot ab09ad")
-    rows = [[k, fmt_time(v), fmt_ratio(v / ref) if ref else "n/a"] for k, v in med.items()]
+    rows = [[k, fmt_time(v), fmt_ratio(v / ref) if ref else "n/a"] for k, v in med.items() if k != MINIMAL]
     total = sum(med[k] for k in calls)
     rows.append(["sum of the calls above (ours without Python)", fmt_time(total),
                  fmt_ratio(total / ref) if ref else "n/a"])
     rows.append(["ours minus that sum (Python)", fmt_time(med["ours (all of it)"] - total),
                  fmt_ratio((med["ours (all of it)"] - total) / ref) if ref else "n/a"])
+    if MINIMAL in med:
+        rows.append([MINIMAL, fmt_time(med[MINIMAL]), fmt_ratio(med[MINIMAL] / ref) if ref else "n/a"])
     rows += [[k, e, ""] for k, e in errors.items()]
     return markdown_table(["part", "time", "/ slycot"], rows)
 
 
 # -----------------------------------------------------------------------------------------
+def _state_counts(text):
+    """argparse type of --factor-routes: comma-separated state counts, each >= 2."""
+    return [_state_count(part) for part in text.split(",")]
+
+
 def _state_count(text):
     """argparse type of --profile and --parts: a state count n >= 2."""
     try:
@@ -530,6 +577,8 @@ def parse(argv=None):
     ap.add_argument("--parts", type=_state_count, default=None, metavar="N",
                     help="also time, at this n (discrete, m=p=1), the library calls ours makes beside ours "
                          "and slycot (interleaved, 25 x repeats rounds)")
+    ap.add_argument("--factor-routes", type=_state_counts, default=None, metavar="N,N,...",
+                    help="also time the real factor route against the complex one at these n (discrete, m=p=1)")
     return ap.parse_args(argv)
 
 
@@ -608,12 +657,17 @@ def main(argv=None):
         sections.append(f"\n## cProfile of ours, dense discrete n={args.profile}, m=p=16 (by tottime, then cumulative)\n\n```\n"
                         f"{prof}```")
         print(sections[-1], flush=True)
+    if args.factor_routes:
+        routes = factor_routes(args.factor_routes, args.seed, 25 * repeats)
+        sections.append(f"\n## Factor routes for real systems, dense discrete, m=p=1 (medians of interleaved "
+                        f"rounds)\n\n{routes}")
+        print(sections[-1], flush=True)
     if args.parts:
         for discrete in (True, False):
             parts = parts_dense(args.parts, 1, discrete, args.seed, 25 * repeats)
             sections.append(f"\n## Where ours spends its time, dense {'discrete' if discrete else 'continuous'} "
                             f"n={args.parts}, m=p=1 (medians of {25 * repeats} interleaved rounds)\n\n{parts}")
-        print(sections[-1], flush=True)
+            print(sections[-1], flush=True)
     if args.out:
         with open(args.out, "w") as f:
             f.write("\n".join(head + sections + [tail]) + "\n")

@@ -179,14 +179,22 @@ def _svd_of_factors(xp, Lc, Lo, rank=None):
     # the level is set by the factors' size, not by s_1 alone: when the transfer function
     # is (numerically) zero, s_1 itself is rounding noise. max row norms bound ||L||_2
     # from below within sqrt(n)
-    row_c = xp.max(xp.linalg.vector_norm(Lc, axis=-1), axis=-1)
-    row_o = xp.max(xp.linalg.vector_norm(Lo, axis=-1), axis=-1)
+    row_c, row_o = _largest_row_norm(xp, Lc), _largest_row_norm(xp, Lo)
     level = max(n, 1) * _EPS * xp.maximum(s[..., 0], row_c * row_o)[..., None]
     keep = s > level
     if rank is not None:
         keep = keep & (xp.arange(n, device=device_of(s)) < rank[..., None])
     s = xp.where(keep, s, xp.zeros_like(s))
     return HankelFactors(Lc, Lo, U, s, Vh)
+
+
+def _largest_row_norm(xp, L):
+    """``max_i ||L_i||`` over the rows of each matrix of the batch L."""
+    if is_numpy(xp):       # one pass, no temporary of L's size
+        squares = np.einsum("...ij,...ij->...i", L, L.conj()) if np.iscomplexobj(L) else \
+            np.einsum("...ij,...ij->...i", L, L)
+        return np.sqrt(np.max(squares.real, axis=-1))
+    return xp.max(xp.linalg.vector_norm(L, axis=-1), axis=-1)
 
 
 # A residual above this (relative to the sizes of the terms) means the factors were not
@@ -340,8 +348,10 @@ def _apply_A(system, X):
 
 def _triangle(L):
     """'lower' or 'upper' if every matrix of the (host numpy) batch L is triangular that way, else None."""
+    if L.ndim == 2 and L[0, -1] != 0 and L[-1, 0] != 0:     # both corners: not triangular (O(1) test)
+        return None
     flat = L.reshape((-1,) + L.shape[-2:])
-    if np.any(flat[:, 0, -1]) and np.any(flat[:, -1, 0]):    # both corners: not triangular (O(1) test)
+    if np.any(flat[:, 0, -1]) and np.any(flat[:, -1, 0]):
         return None
     if not np.any(np.triu(flat, 1)):
         return "lower"

@@ -60,8 +60,13 @@ SCALE_LIMIT = 1e120
 
 def check_scale(system, caller):
     """Raise :class:`InvalidParameterError` if A's entries are too large or too small to compute with."""
-    lam = system.eigenvalues if isinstance(system, DiagonalStateSpace) else system.A
-    size = float(np.max(np.abs(to_numpy(lam)), initial=0.0))
+    lam = to_numpy(system.eigenvalues if isinstance(system, DiagonalStateSpace) else system.A)
+    if lam.size == 0:
+        size = 0.0
+    elif np.iscomplexobj(lam):
+        size = float(np.max(np.abs(lam)))
+    else:       # without the temporary |A|
+        size = max(float(lam.max()), -float(lam.min()))
     if size > SCALE_LIMIT or 0 < size < 1 / SCALE_LIMIT:
         raise InvalidParameterError(
             f"{caller}: A has entries of size {size:.3g}, outside the range [{1 / SCALE_LIMIT:g}, {SCALE_LIMIT:g}] "

@@ -52,6 +52,25 @@ static double dot(int len, const double *a, const double *b)
  * smin = max(eps max|G|, DBL_MIN) is replaced by smin, as LAPACK dlasy2 does. */
 static void small_solve(int k, double *G, double *r)
 {
+    if (k == 2) {      /* 2x2: partial pivoting, as LAPACK dlasy2 for its 2x2 cases */
+        double a = G[0], b = G[1], c = G[2], d = G[3], r0 = r[0], r1 = r[1];
+        const double smin = fmax(DBL_EPSILON * fmax(fmax(fabs(a), fabs(b)), fmax(fabs(c), fabs(d))), DBL_MIN);
+        if (fabs(c) > fabs(a)) {
+            double t;
+            t = a; a = c; c = t;
+            t = b; b = d; d = t;
+            t = r0; r0 = r1; r1 = t;
+        }
+        if (fabs(a) < smin)
+            a = smin;
+        const double f = c / a;
+        double d2 = d - f * b;
+        if (fabs(d2) < smin)
+            d2 = smin;
+        r[1] = (r1 - f * r0) / d2;
+        r[0] = (r0 - b * r[1]) / a;
+        return;
+    }
     int col[4] = {0, 1, 2, 3};
     double big = 0.0;
     for (int i = 0; i < k * k; ++i)
