@@ -50,7 +50,8 @@ from scipy.linalg.lapack import ztrsyl
 
 from ._hammarling import blas_function
 
-__all__ = ["blocked_triangular_factor", "fast_complex_schur", "schur_gramian_factors", "SchurForm"]
+__all__ = ["blocked_triangular_factor", "complex_from_real", "fast_complex_schur", "schur_gramian_factors",
+           "SchurForm"]
 
 #: Largest diagonal block solved row by row; None: :data:`COMPILED_LEAF` where the compiled
 #: leaf is built, :data:`PYTHON_LEAF` otherwise (the tests set it to reach deep recursions at
@@ -104,7 +105,12 @@ def fast_complex_schur(A):
     """
     if np.iscomplexobj(A):
         return SchurForm(*sla.schur(A, output="complex"))
-    T, Zr = sla.schur(A, output="real")
+    return complex_from_real(*sla.schur(A, output="real"))
+
+
+def complex_from_real(T, Zr):
+    """The :class:`SchurForm` of a real Schur form ``A = Zr T Zr^T`` (T quasi-triangular with
+    standardised 2x2 blocks; not modified), by the rotations of :func:`fast_complex_schur`."""
     n = T.shape[0]
     top = np.flatnonzero(np.diag(T, -1)) if n > 1 else np.zeros(0, dtype=np.intp)
     T = T.astype(np.complex128)

@@ -22,6 +22,8 @@ import ctypes
 import numpy as np
 import scipy.linalg as sla
 
+from ._blocked_factor import complex_from_real, schur_gramian_factors
+
 __all__ = ["RealSchurForm", "real_schur", "real_gramian_factors", "triple", "compiled"]
 
 #: Largest state count for which the real factors are used. The compiled kernel is unblocked
@@ -104,9 +106,11 @@ def _quasi_solve(S, pair, X):
 
 
 def triple(S, pair, M):
-    """``(U, Ahat, Bhat)`` of ``S X + X S^T + M M^T = 0`` (S upper quasi-triangular, stable;
+    """``(U, Ahat, Bhat, real)`` of ``S X + X S^T + M M^T = 0`` (S upper quasi-triangular, stable;
     C-contiguous float64 S and ``pair``): ``X = U U^T``, ``U Ahat = S U``, ``U Bhat = M``,
-    ``Ahat + Ahat^T + Bhat Bhat^T = 0`` (``lti_reduce/_real_hammarling.c``)."""
+    ``Ahat + Ahat^T + Bhat Bhat^T = 0`` (``lti_reduce/_real_hammarling.c``). ``real`` is False
+    when a 2x2 block's factor was numerically singular and its triple not real to working
+    accuracy: the rest is then not computed (the factors take the complex route)."""
     n = S.shape[0]
     if M.shape[1] == 0:      # no input: X = 0 (the kernel wants one column at least)
         M = np.zeros((n, 1))
@@ -114,10 +118,11 @@ def triple(S, pair, M):
     U = np.empty((n, n))
     Ahat = np.empty((n, n))
     Bhat = np.empty((n, M.shape[1]))
-    if compiled[0](n, M.shape[1], _address(S), _address(pair), _address(M), _address(U), _address(Ahat),
-                   _address(Bhat)):
+    status = compiled[0](n, M.shape[1], _address(S), _address(pair), _address(M), _address(U), _address(Ahat),
+                         _address(Bhat))
+    if status == 1:
         raise MemoryError(f"the real Hammarling kernel could not allocate its work space (n={n}, m={M.shape[1]})")
-    return U, Ahat, Bhat
+    return U, Ahat, Bhat, status == 0
 
 
 def _at_most_n_columns(M):
@@ -151,7 +156,10 @@ def real_gramian_factors(form, B, C, discrete, kinds=("c", "o")):
     ``Mc = sqrt(2) (S + I)^-1 M`` maps ``S X S^T - X + M M^T = 0`` exactly onto
     ``Sc X + X Sc^T + Mc Mc^T = 0`` (quasi-triangular with the same blocks, computed with
     exact zeros outside them); ``Cayley(S^T) = Cayley(S)^T`` serves the observability side.
-    Both factors come from one call of ``lti_reduce_real_factors``.
+    Both factors come from one call of ``lti_reduce_real_factors``. Where a 2x2 block's factor
+    is numerically singular (a complex pair with nearly equal eigenvalues that one input
+    barely separates) its triple is not real to working accuracy; the kernel says so and
+    both factors come from the complex route on the same Schur form instead.
     """
     S, Z, pair = form.S, form.Z, form.pair
     n = S.shape[0]
@@ -168,7 +176,11 @@ def real_gramian_factors(form, B, C, discrete, kinds=("c", "o")):
         inputs[kind] = np.ascontiguousarray(M) if M.shape[1] else np.zeros((n, 1))
         triangular[kind] = np.empty((n, n))
     Mc, Mo, Uc, Uo = inputs["c"], inputs["o"], triangular["c"], triangular["o"]
-    if compiled[2](n, Mc.shape[1], Mo.shape[1], int(bool(discrete)), _address(S), _address(pair), _address(Mc),
-                   _address(Mo), None if Uc is None else _address(Uc), None if Uo is None else _address(Uo)):
+    status = compiled[2](n, Mc.shape[1], Mo.shape[1], int(bool(discrete)), _address(S), _address(pair),
+                         _address(Mc), _address(Mo), None if Uc is None else _address(Uc),
+                         None if Uo is None else _address(Uo))
+    if status == 1:
         raise MemoryError(f"the real Hammarling kernel could not allocate its work space (n={n})")
+    if status == 2:     # a numerically singular 2x2 block: the complex route, from the same Schur form
+        return schur_gramian_factors(complex_from_real(S, Z), B, C, discrete, kinds)
     return [Z @ Uc if kind == "c" else Z @ Uo[::-1] for kind in kinds]

@@ -63,7 +63,8 @@ def test_triple_identities(n, m, pattern):
     rng = np.random.default_rng([n, m, len(pattern)])
     S, pair = quasi_triangular(rng, n, pattern)
     M = rng.standard_normal((n, m))
-    U, Ahat, Bhat = _real_schur_factor.triple(S, pair, M)
+    U, Ahat, Bhat, real = _real_schur_factor.triple(S, pair, M)
+    assert real
     check_triple(S, M, U, Ahat, Bhat)
 
 
@@ -78,7 +79,8 @@ def test_zero_and_tiny_input_rows(pattern):
     last = n - 2 if pair[n - 2] else n - 1      # the last block's first row
     M[:2] = 0.0                     # the first block (a 2x2 pair) gets no input at all
     M[last:] = 0.0                  # nor the last one
-    U, Ahat, Bhat = _real_schur_factor.triple(S, pair, M)
+    U, Ahat, Bhat, real = _real_schur_factor.triple(S, pair, M)
+    assert real
     assert np.all(np.isfinite(U)) and np.all(np.isfinite(Ahat)) and np.all(np.isfinite(Bhat))
     assert np.all(U[:2] == 0) and np.all(U[last:] == 0)
     check_triple(S, M, U, Ahat, Bhat)
@@ -86,7 +88,7 @@ def test_zero_and_tiny_input_rows(pattern):
     # norms are taken of rows divided by their largest entry): U scales bit for bit
     for scale in (2.0 ** -660, 2.0 ** 500):
         assert np.array_equal(_real_schur_factor.triple(S, pair, scale * M)[0], scale * U)
-    U_zero, Ahat_zero, Bhat_zero = _real_schur_factor.triple(S, pair, np.zeros((n, 2)))
+    U_zero, Ahat_zero, Bhat_zero, _ = _real_schur_factor.triple(S, pair, np.zeros((n, 2)))
     assert np.all(U_zero == 0)
     assert np.linalg.norm(Ahat_zero + Ahat_zero.T + Bhat_zero @ Bhat_zero.T) <= 100 * n * EPS * np.linalg.norm(S)
 
@@ -160,6 +162,34 @@ def test_hsvs_agree_with_slicot_and_the_complex_route(n, m, discrete):
     complex_route = np.linalg.svd(Lo.conj().T @ Lc, compute_uv=False)
     big = complex_route >= 1e-6 * complex_route[0]
     assert np.max(np.abs(ours[big] - complex_route[big]) / complex_route[big]) <= 1e-10
+
+
+def test_numerically_singular_pair_block_takes_the_complex_route(monkeypatch):
+    """Two equal complex pairs -1 +- 1e-14 i and one input: each 2x2 block's factor is singular
+    to working precision and its triple is not real to working accuracy (imaginary parts of
+    5e-3 relative). The kernel says so and the factors come from the complex route, whose HSVs
+    agree with a 40-digit mpmath reference to 2e-15 here (SLICOT's ab09ad: 1e-4; the real triple
+    with its imaginary parts dropped: 3e-6)."""
+    rng = np.random.default_rng(0)
+    n = 8
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    near_real = np.array([[-1.0, 1e-14], [-1e-14, -1.0]])
+    pair = np.array([[-0.5, 2.0], [-2.0, -0.5]])
+    A = Q @ np.block([[near_real, np.zeros((2, 6))], [np.zeros((2, 2)), near_real, np.zeros((2, 4))],
+                      [np.zeros((2, 4)), pair, np.zeros((2, 2))], [np.zeros((2, 6)), pair]]) @ Q.T
+    B, C = rng.standard_normal((n, 1)), rng.standard_normal((2, n))
+    calls = []
+    complex_route = _real_schur_factor.schur_gramian_factors
+    monkeypatch.setattr(_real_schur_factor, "schur_gramian_factors",
+                        lambda *args, **kwargs: calls.append(1) or complex_route(*args, **kwargs))
+    system = lr.StateSpace(A, B, C)
+    ours = lr.hankel_singular_values(system)
+    assert calls == [1]
+    Lc, Lo = complex_route(_blocked_factor.fast_complex_schur(A), B, C, False)
+    reference = np.linalg.svd(Lo.conj().T @ Lc, compute_uv=False)
+    big = reference >= 1e-6 * reference[0]
+    assert big.sum() == 3
+    assert np.max(np.abs(ours[big] - reference[big]) / reference[big]) <= 1e-12
 
 
 def test_which_route():
