@@ -167,7 +167,7 @@ static double cunit_row(int m, const cplx *x, double root, cplx *out)
  * agree with SLICOT's to 3e-13 and 2e-12, as the complex route's do). A 2x2 block whose factor
  * is numerically singular (a complex pair with nearly equal eigenvalues that one input barely
  * separates, e.g. -1 +- 1e-14 i twice) leaves 5e-3, and dropping that breaks the identities
- * (HSVs 3e-6 off). */
+ * (HSVs up to 7e-6 off). */
 #define LOST_TOL 1e-11
 
 /* Triple (U2, A2, B2) of a 2x2 block S2 with input rows m1 (2 x m, m >= 1); work: 4m cplx.

@@ -29,7 +29,7 @@ __all__ = ["RealSchurForm", "real_schur", "real_gramian_factors", "triple", "com
 #: Largest state count for which the real factors are used. The compiled kernel is unblocked
 #: (level-2 loops); it measured faster than the blocked complex route (level-3 BLAS, complex
 #: arithmetic, then a QR to make the factor real) at every n up to 1000, by a shrinking margin
-#: (0.40x the time at n = 50, 0.72x at n = 1000: ``benchmarks/bench_core.py --factor-routes``);
+#: (about 0.4x the time at n = 50, 0.7x at n = 1000: ``benchmarks/bench_core.py --factor-routes``);
 #: above, untried, the complex route runs.
 LARGEST = 1000
 
