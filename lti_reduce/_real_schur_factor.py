@@ -22,7 +22,7 @@ import ctypes
 import numpy as np
 import scipy.linalg as sla
 
-from ._blocked_factor import complex_from_real, schur_gramian_factors
+from ._blocked_factor import _at_most_n_columns, complex_from_real, schur_gramian_factors
 
 __all__ = ["RealSchurForm", "real_schur", "real_gramian_factors", "triple", "compiled"]
 
@@ -83,8 +83,21 @@ _DGEES = sla.get_lapack_funcs("gees", dtype=np.float64)
 
 
 def real_schur(A):
-    """:class:`RealSchurForm` of a real square A (LAPACK ``dgees`` called directly: scipy's
-    ``schur`` adds a workspace query and checks that cost more than the solver below 50 states)."""
+    """The real Schur form of a real square matrix.
+
+    Parameters
+    ----------
+    A : ndarray, shape (n, n), real
+
+    Returns
+    -------
+    RealSchurForm
+
+    Notes
+    -----
+    LAPACK ``dgees`` is called directly, with a fixed workspace: scipy's ``schur`` adds a
+    workspace query and its checks, about 30 us of a 0.5 ms call at n = 50.
+    """
     n = A.shape[0]
     # 34 n: the blocked Hessenberg reduction and basis need n * (block size 32) + 2 n
     S, _, wr, wi, Z, _, info = _DGEES(lambda *args: None, A, compute_v=1, lwork=max(1, 34 * n))
@@ -123,14 +136,6 @@ def triple(S, pair, M):
     if status == 1:
         raise MemoryError(f"the real Hammarling kernel could not allocate its work space (n={n}, m={M.shape[1]})")
     return U, Ahat, Bhat, status == 0
-
-
-def _at_most_n_columns(M):
-    """M, or for more than n columns the n-column factor ``R^T`` of ``M^T = Q R`` (same ``M M^T``)."""
-    n = M.shape[0]
-    if M.shape[1] <= n:
-        return M
-    return sla.qr(M.T, mode="r", check_finite=False)[0][:n].T
 
 
 def real_gramian_factors(form, B, C, discrete, kinds=("c", "o")):
