@@ -28,6 +28,8 @@ Usage (the lead's full run, on a quiet machine, OpenBLAS kernel auto-detected)::
     python benchmarks/bench_core.py --skip-lru --sizes 50,100 --ms 1   # a few dense cells
     python benchmarks/bench_core.py --repeats 7        # more repeats (n >= 1000 still uses <= 3)
     python benchmarks/bench_core.py --profile 1000     # also cProfile ours once at n = 1000
+    python benchmarks/bench_core.py --skip-lru --skip-dense --parts 50   # the calls ours makes at n = 50
+    python benchmarks/bench_core.py --skip-lru --skip-dense --factor-routes 50,200,1000   # real vs complex factors
 
 BLAS is pinned to one thread (environment variables set before numpy is imported, plus
 ``threadpoolctl.threadpool_limits(1)``); the BLAS libraries in use and their kernels are
