@@ -150,11 +150,7 @@ def _svd(xp, X):
     if not (is_numpy(xp) and X.ndim == 2 and X.dtype in (np.float64, np.complex128)):
         return xp.linalg.svd(X, full_matrices=False)
     complex_ = X.dtype == np.complex128
-    key = (X.shape, complex_)
-    if key not in _GESDD_WORK:
-        work, info = _GESDD_LWORK[complex_](*X.shape, compute_uv=1, full_matrices=0)
-        _GESDD_WORK[key] = max(1, int(work.real)) if info == 0 else None
-    U, s, Vh, info = _GESDD[complex_](X, compute_uv=1, full_matrices=0, lwork=_GESDD_WORK[key])
+    U, s, Vh, info = _GESDD[complex_](X, compute_uv=1, full_matrices=0, lwork=_gesdd_workspace(X.shape, complex_))
     if info != 0:
         raise np.linalg.LinAlgError(f"SVD did not converge (LAPACK gesdd info={info})")
     return U, s, Vh
@@ -162,8 +158,15 @@ def _svd(xp, X):
 
 _GESDD = [sla.get_lapack_funcs("gesdd", dtype=dtype) for dtype in (np.float64, np.complex128)]
 _GESDD_LWORK = [sla.get_lapack_funcs("gesdd_lwork", dtype=dtype) for dtype in (np.float64, np.complex128)]
-#: optimal workspace by (shape, complex): one query per shape
-_GESDD_WORK = {}
+
+
+@functools.lru_cache(maxsize=64)
+def _gesdd_workspace(shape, complex_):
+    """LAPACK's optimal ``gesdd`` workspace for this shape (one query per shape)."""
+    work, info = _GESDD_LWORK[complex_](*shape, compute_uv=1, full_matrices=0)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"LAPACK gesdd workspace query failed (info={info}) for shape {shape}")
+    return max(1, int(work.real))
 
 
 def _svd_of_factors(xp, Lc, Lo, rank=None):
@@ -190,7 +193,7 @@ def _svd_of_factors(xp, Lc, Lo, rank=None):
 
 def _largest_row_norm(xp, L):
     """``max_i ||L_i||`` over the rows of each matrix of the batch L."""
-    if is_numpy(xp):       # one pass, no temporary of L's size
+    if is_numpy(xp):       # one einsum instead of the namespace wrapper's several array passes
         squares = np.einsum("...ij,...ij->...i", L, L.conj()) if np.iscomplexobj(L) else \
             np.einsum("...ij,...ij->...i", L, L)
         return np.sqrt(np.max(squares.real, axis=-1))
@@ -348,10 +351,8 @@ def _apply_A(system, X):
 
 def _triangle(L):
     """'lower' or 'upper' if every matrix of the (host numpy) batch L is triangular that way, else None."""
-    if L.ndim == 2 and L[0, -1] != 0 and L[-1, 0] != 0:     # both corners: not triangular (O(1) test)
-        return None
     flat = L.reshape((-1,) + L.shape[-2:])
-    if np.any(flat[:, 0, -1]) and np.any(flat[:, -1, 0]):
+    if flat[:, 0, -1].any() and flat[:, -1, 0].any():    # both corners: not triangular (O(1) test)
         return None
     if not np.any(np.triu(flat, 1)):
         return "lower"

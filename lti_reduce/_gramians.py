@@ -353,12 +353,11 @@ def dense_factors(system, kinds=("c", "o"), schur=None):
     factors in real arithmetic from its real Schur form
     (:func:`lti_reduce._real_schur_factor.real_gramian_factors`); otherwise the complex
     Schur form and the recursively blocked complex factors
-    (:func:`lti_reduce._blocked_factor.schur_gramian_factors`), made real for a real system:
-    ``[Re L, Im L]`` is an exact real factor, compressed by a QR factorisation (in the real
-    Schur basis).
+    (:func:`lti_reduce._blocked_factor.schur_gramian_factors`), made real there for a real
+    system: ``[Re L, Im L]`` is an exact real factor, compressed by a QR factorisation (in
+    the real Schur basis).
     """
     A = system.A
-    real = not np.iscomplexobj(A)
     if A.shape[0] == 0:
         return [np.zeros((0, 0), dtype=A.dtype) for _ in kinds]
     schur_form = dense_schur(A) if schur is None else schur
@@ -369,15 +368,11 @@ def dense_factors(system, kinds=("c", "o"), schur=None):
         factors = real_gramian_factors(schur_form, system.B, system.C, system.is_discrete, kinds)
     else:
         factors = schur_gramian_factors(schur_form, system.B, system.C, system.is_discrete, kinds)
-    out = []
     for L in factors:
-        if real and np.iscomplexobj(L):     # a plain (T, Z) pair without the real Schur basis
-            L = sla.qr(np.hstack([L.real, L.imag]).T, mode="r", check_finite=False)[0][:L.shape[0]].T
         if not np.all(np.isfinite(L)):
             raise NonFiniteError("the Gramian factor is not finite: the system is too ill-conditioned "
                                  "(eigenvalues too close to the stability boundary)")
-        out.append(L)
-    return out
+    return factors
 
 
 #: Largest estimate ``||F||`` accepted from the closed-form Gramian + Cholesky route. The HSVs

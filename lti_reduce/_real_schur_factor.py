@@ -118,6 +118,12 @@ def _quasi_solve(S, pair, X):
     compiled[1](S.shape[0], X.shape[1], _address(S), _address(pair), _address(X))
 
 
+def _kernel_input(M, n):
+    """M as the kernels read it: C-contiguous float64 with at least one column (no input
+    column: one zero column, X = 0)."""
+    return np.ascontiguousarray(M, dtype=np.float64) if M.shape[1] else np.zeros((n, 1))
+
+
 def triple(S, pair, M):
     """``(U, Ahat, Bhat, real)`` of ``S X + X S^T + M M^T = 0`` (S upper quasi-triangular, stable;
     C-contiguous float64 S and ``pair``): ``X = U U^T``, ``U Ahat = S U``, ``U Bhat = M``,
@@ -125,9 +131,7 @@ def triple(S, pair, M):
     when a 2x2 block's factor was numerically singular and its triple not real to working
     accuracy: the rest is then not computed (the factors take the complex route)."""
     n = S.shape[0]
-    if M.shape[1] == 0:      # no input: X = 0 (the kernel wants one column at least)
-        M = np.zeros((n, 1))
-    M = np.ascontiguousarray(M, dtype=np.float64)
+    M = _kernel_input(M, n)
     U = np.empty((n, n))
     Ahat = np.empty((n, n))
     Bhat = np.empty((n, M.shape[1]))
@@ -168,19 +172,11 @@ def real_gramian_factors(form, B, C, discrete, kinds=("c", "o")):
     """
     S, Z, pair = form.S, form.Z, form.pair
     n = S.shape[0]
-    inputs = {"c": Z.T @ B if "c" in kinds else None,
-              "o": (C @ Z)[:, ::-1].T if "o" in kinds else None}
-    triangular = {}
-    for kind, M in inputs.items():
-        if M is None:
-            inputs[kind] = np.zeros((n, 1))      # not read
-            triangular[kind] = None
-            continue
-        M = _at_most_n_columns(M)
-        # no column: X = 0 (the kernel wants one column at least)
-        inputs[kind] = np.ascontiguousarray(M) if M.shape[1] else np.zeros((n, 1))
-        triangular[kind] = np.empty((n, n))
-    Mc, Mo, Uc, Uo = inputs["c"], inputs["o"], triangular["c"], triangular["o"]
+    unread = np.zeros((n, 1))      # the input of a factor not asked for
+    Mc = _kernel_input(_at_most_n_columns(Z.T @ B), n) if "c" in kinds else unread
+    Mo = _kernel_input(_at_most_n_columns((C @ Z)[:, ::-1].T), n) if "o" in kinds else unread
+    Uc = np.empty((n, n)) if "c" in kinds else None
+    Uo = np.empty((n, n)) if "o" in kinds else None
     status = compiled[2](n, Mc.shape[1], Mo.shape[1], int(bool(discrete)), _address(S), _address(pair),
                          _address(Mc), _address(Mo), None if Uc is None else _address(Uc),
                          None if Uo is None else _address(Uo))
