@@ -21,7 +21,7 @@ from ._gramians import (SchurLyapunov, check_horizon, check_scale, dense_factors
                         diagonal_factors, diagonal_gramian, host_view, psd_factor, quasi_triangular_eigenvalues,
                         raise_unstable)
 from ._statespace import unstable_eigenvalues
-from ._order import check_criterion, choose_order, error_bound, order_choice, tail_bound, warn_order_notes
+from ._order import Criterion, check_criterion, choose_order, error_bound, order_choice, tail_bound, warn_order_notes
 from ._statespace import StateSpace, DiagonalStateSpace, as_statespace
 
 __all__ = ["BalancedTruncationResult", "HankelFactors", "hankel_factors", "hankel_singular_values",
@@ -183,20 +183,26 @@ def _svd_of_factors(xp, Lc, Lo, rank=None):
     # is (numerically) zero, s_1 itself is rounding noise. max row norms bound ||L||_2
     # from below within sqrt(n)
     row_c, row_o = _largest_row_norm(xp, Lc), _largest_row_norm(xp, Lo)
-    level = max(n, 1) * _EPS * xp.maximum(s[..., 0], row_c * row_o)[..., None]
+    if is_numpy(xp) and s.ndim == 1:     # Python floats: numpy's scalar operations cost more than this
+        level = max(n, 1) * _EPS * max(float(s[0]), float(row_c) * float(row_o))
+    else:
+        level = max(n, 1) * _EPS * xp.maximum(s[..., 0], row_c * row_o)[..., None]
     keep = s > level
     if rank is not None:
         keep = keep & (xp.arange(n, device=device_of(s)) < rank[..., None])
-    s = xp.where(keep, s, xp.zeros_like(s))
+    if is_numpy(xp):
+        s[~keep] = 0.0      # s is the SVD's own array
+    else:
+        s = xp.where(keep, s, xp.zeros_like(s))
     return HankelFactors(Lc, Lo, U, s, Vh)
 
 
 def _largest_row_norm(xp, L):
     """``max_i ||L_i||`` over the rows of each matrix of the batch L."""
     if is_numpy(xp):       # one einsum instead of the namespace wrapper's several array passes
-        squares = np.einsum("...ij,...ij->...i", L, L.conj()) if np.iscomplexobj(L) else \
-            np.einsum("...ij,...ij->...i", L, L)
-        return np.sqrt(np.max(squares.real, axis=-1))
+        if L.dtype.kind == "c":
+            return np.sqrt(np.max(np.einsum("...ij,...ij->...i", L, L.conj()).real, axis=-1))
+        return np.sqrt(np.max(np.einsum("...ij,...ij->...i", L, L), axis=-1))
     return xp.max(xp.linalg.vector_norm(L, axis=-1), axis=-1)
 
 
@@ -351,8 +357,10 @@ def _apply_A(system, X):
 
 def _triangle(L):
     """'lower' or 'upper' if every matrix of the (host numpy) batch L is triangular that way, else None."""
+    if L.ndim == 2 and L[0, -1] != 0 and L[-1, 0] != 0:    # both corners: not triangular (O(1) test)
+        return None
     flat = L.reshape((-1,) + L.shape[-2:])
-    if flat[:, 0, -1].any() and flat[:, -1, 0].any():    # both corners: not triangular (O(1) test)
+    if flat[:, 0, -1].any() and flat[:, -1, 0].any():
         return None
     if not np.any(np.triu(flat, 1)):
         return "lower"
@@ -394,8 +402,11 @@ def _projections(xp, factors, r, method):
         # exact-zero HSVs (beyond an element's rank, in a batch projected at the largest order)
         # get zero columns, not inf: the columns below each element's order are unaffected
         positive = s > 0
-        root = xp.sqrt(xp.where(positive, s, xp.ones_like(s)))
-        scale = xp.astype(xp.where(positive, 1.0 / root, xp.zeros_like(s)), U_r.dtype)[..., None, :]
+        if is_numpy(xp):    # plain numpy: the namespace wrappers cost more than the arithmetic here
+            scale = np.where(positive, 1.0 / np.sqrt(np.where(positive, s, 1.0)), 0.0).astype(U_r.dtype)[..., None, :]
+        else:
+            root = xp.sqrt(xp.where(positive, s, xp.ones_like(s)))
+            scale = xp.astype(xp.where(positive, 1.0 / root, xp.zeros_like(s)), U_r.dtype)[..., None, :]
         W = _factor_times(xp, factors.Lo, U_r) * scale
         V = _factor_times(xp, factors.Lc, V_r) * scale
         return V, W, None
@@ -726,7 +737,10 @@ def _element(factors, i):
 def _finish(system, factors, order, tol, energy, method, match, horizon, warn):
     xp = system._xp
     hsv_host = np.asarray(to_numpy(factors.hsv), dtype=np.float64)    # computed here: no check needed
-    choice = order_choice(hsv_host, check_criterion(order=order, tol=tol, energy=energy, n=hsv_host.size))
+    # an order here was checked against n by the caller (balanced_truncation's check_criterion)
+    criterion = Criterion("order", order) if order is not None else \
+        check_criterion(tol=tol, energy=energy, n=hsv_host.size)
+    choice = order_choice(hsv_host, criterion)
     if warn:
         warn_order_notes(choice.notes, stacklevel=3)
     r = choice.order

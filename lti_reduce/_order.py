@@ -60,7 +60,7 @@ def error_bound(hsv, order):
 def tail_bound(s, r):
     """:func:`error_bound` for HSVs and an order already checked (as for :func:`order_choice`)."""
     tail = s[r:]
-    if np.isinf(tail).any():
+    if r < s.size and s[r] == math.inf:     # infinite HSVs come first: only s[r] can tell
         raise InvalidParameterError(f"order={r} would truncate part of the kept unstable subsystem "
                                     f"({int(np.isinf(s).sum())} states with infinite HSV)")
     return float(2.0 * tail.sum())
@@ -119,7 +119,7 @@ class OrderChoice(NamedTuple):
 
 def _is_integer(x):
     # numpy integers are numbers.Integral; bool and numpy.bool_ are excluded on purpose
-    return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
+    return type(x) is int or (isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_)))
 
 
 def check_order(order, n=None, *, name="order"):
@@ -268,7 +268,7 @@ def order_choice(s, criterion):
     NaN, non-negative, descending; ``criterion`` from :func:`check_criterion` with ``n = s.size``):
     what the library's own reductions call on HSVs they computed."""
     n = s.size
-    n_inf = int(np.isinf(s).sum())
+    n_inf = 0 if n == 0 or s[0] < math.inf else int(np.isinf(s).sum())    # infinite HSVs come first
     stable = s[n_inf:]
     rank = n_inf + int(np.count_nonzero(stable))
     if criterion.kind == "order":
@@ -357,5 +357,8 @@ def select_order(hsv, *, order=None, tol=None, energy=None):
 
 
 def _splits_group(s, r):
-    top = s[np.isfinite(s)][0] if np.any(np.isfinite(s)) else 0.0
-    return np.isfinite(s[r - 1]) and s[r - 1] - s[r] <= EQUAL_HSV_RTOL * top
+    if s[0] < math.inf:     # no infinite HSVs (they come first): s_1 is the largest finite one
+        top = s[0]
+    else:
+        top = s[np.isfinite(s)][0] if np.any(np.isfinite(s)) else 0.0
+    return bool(np.isfinite(s[r - 1]) and s[r - 1] - s[r] <= EQUAL_HSV_RTOL * top)

@@ -12,6 +12,7 @@ convention); frequencies are then taken per sample (period 1).
 """
 
 from dataclasses import dataclass
+import math
 import numbers
 
 import numpy as np
@@ -27,6 +28,8 @@ def check_dt(dt):
 
     Raises :class:`InvalidParameterError` for None, negative, non-finite or non-real ``dt``.
     """
+    if type(dt) is float and 0.0 <= dt < math.inf:     # the common case, without the ABC checks
+        return dt
     if isinstance(dt, (bool, np.bool_)) and dt:     # numpy's True_ is not ``True``
         return True
     if isinstance(dt, (bool, np.bool_)) and not dt:
@@ -117,6 +120,31 @@ def check_finite_arrays(xp, named):
         bad = [name for name, x in named.items() if not bool(xp.all(xp.isfinite(x)))]
     if bad:
         raise NonFiniteError(f"{bad[0]} contains NaN or infinity; a state-space system needs finite entries")
+
+
+_PLAIN_DTYPES = (np.dtype(np.float64), np.dtype(np.complex128))
+
+
+def _plain_numpy_system(A, B, C, D, check_finite):
+    """``(A, B, C, D)`` stored as :class:`StateSpace` stores them, for the common case only:
+    numpy float64/complex128 arrays of consistent 2-D shapes, finite where checked (D may be
+    None); None for anything else, which the general path then validates and explains. The
+    general path's namespace lookups and per-array dispatch cost more than a 50-state
+    reduction's own Python (``benchmarks/bench_core.py --parts``)."""
+    arrays = (A, B, C) if D is None else (A, B, C, D)
+    if not all(type(a) is np.ndarray and a.ndim == 2 and a.dtype in _PLAIN_DTYPES for a in arrays):
+        return None
+    n, m, p = A.shape[0], B.shape[1], C.shape[0]
+    if A.shape[1] != n or B.shape[0] != n or C.shape[1] != n or m == 0 or p == 0 or (
+            D is not None and D.shape != (p, m)):
+        return None
+    if check_finite and not all(np.isfinite(a).all() for a in arrays):
+        return None
+    dtype = _PLAIN_DTYPES[any(a.dtype == _PLAIN_DTYPES[1] for a in arrays)]
+    if D is None:
+        D = np.zeros((p, m), dtype=dtype)
+    # a StateSpace owns copies of checked input; trusted (unchecked) arrays are kept as they are
+    return tuple(a.astype(dtype, copy=check_finite) for a in (A, B, C, D))
 
 
 def _widen(xp, arrays, copy=True):
@@ -262,6 +290,12 @@ class StateSpace(SystemBase):
     dt: object
 
     def __init__(self, A, B, C, D=None, dt=0.0, *, check_finite=True):
+        arrays = _plain_numpy_system(A, B, C, D, check_finite)
+        if arrays is not None:
+            for name, value in zip("ABCD", arrays):
+                object.__setattr__(self, name, value)
+            object.__setattr__(self, "dt", check_dt(dt))
+            return
         xp, A, B, C = _as_arrays(A, B, C)
         for name, x in (("A", A), ("B", B), ("C", C)):
             _validate(xp, name, x, 2)

@@ -53,6 +53,48 @@ def test_any_complex_input_makes_all_complex128():
     assert not StateSpace(A3, B3, C3).is_complex
 
 
+@pytest.mark.parametrize("D", [None, D3, D3 + 1j])
+@pytest.mark.parametrize("complex_", [False, True])
+def test_plain_numpy_input_is_stored_as_the_general_path_stores_it(D, complex_):
+    """float64/complex128 ndarrays take a shortcut past the namespace dispatch; lists of the
+    same numbers take the general path. Both store the same owned copies."""
+    B = B3 + 1j if complex_ else B3
+    fast = StateSpace(A3, B, C3, D, dt=0.5)
+    general = StateSpace(A3.tolist(), B.tolist(), C3.tolist(), None if D is None else D.tolist(), dt=0.5)
+    for name in "ABCD":
+        got, expected = getattr(fast, name), getattr(general, name)
+        assert type(got) is np.ndarray and got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+    assert fast.dt == general.dt == 0.5
+    A, B_, C = A3.copy(), B.copy(), C3.copy()
+    owned = StateSpace(A, B_, C)
+    A[0, 0] = B_[0, 0] = C[0, 0] = 99.0
+    assert owned.A[0, 0] == A3[0, 0] and owned.B[0, 0] == B[0, 0] and owned.C[0, 0] == C3[0, 0]
+
+
+@pytest.mark.parametrize("name", ["A", "B", "C", "D"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_plain_numpy_input_non_finite_is_named(name, bad):
+    arrays = {"A": A3.copy(), "B": B3.copy(), "C": C3.copy(), "D": D3.copy()}
+    arrays[name][0, 0] = bad
+    with pytest.raises(lr.NonFiniteError, match=f"^{name} contains NaN or infinity"):
+        StateSpace(arrays["A"], arrays["B"], arrays["C"], arrays["D"])
+
+
+def test_plain_numpy_input_wrong_shapes_are_explained():
+    with pytest.raises(ShapeError, match=r"D must have shape \(p, m\) = \(4, 2\)"):
+        StateSpace(A3, B3, C3, np.zeros((2, 4)))
+    with pytest.raises(ShapeError, match="B must have n=3 rows"):
+        StateSpace(A3, np.zeros((2, 2)), C3)
+    with pytest.raises(ShapeError, match="empty system"):
+        StateSpace(A3, np.zeros((3, 0)), C3)
+
+
+def test_unchecked_construction_keeps_wide_arrays():
+    system = StateSpace(A3, B3, C3, D3, check_finite=False)
+    assert system.A is A3 and system.D is D3
+
+
 def test_scalar_D_for_siso():
     system = StateSpace([[-1.0]], [[1.0]], [[2.0]], 0.5)
     assert system.D.shape == (1, 1) and system.D[0, 0] == 0.5
