@@ -31,6 +31,9 @@ Targets (issue 13): (b) ours >= 1.5x faster than published c64 and <= 1.3x the f
 Run (BLAS and torch at one thread; the OpenBLAS variables unset for this command only)::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_reduce.py
+
+``--profile b`` prints a cProfile of one event of ours instead (where its time goes beyond the
+floor).
 """
 
 import argparse
@@ -179,6 +182,21 @@ def _mb(x):
     return "-" if x is None else f"{x / 2 ** 20:.0f} MB"
 
 
+def profile_event(key, tau, top=30):
+    """cProfile of one ``reduce_`` event (after a warm-up event on a copy), by own time."""
+    import cProfile
+    import pstats
+    name, layers, n, h = CONFIGS[key]
+    model = _stack(layers, n, h, seed=0)
+    reduce_(copy.deepcopy(model), energy=tau)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    reduce_(model, energy=tau)
+    profiler.disable()
+    print(f"{name}: {layers} layer(s), n={n}, h={h}, tau={tau}; one event of ours")
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -186,12 +204,17 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="(b) scaled down to 2 layers, n=128, h=128")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     parser.add_argument("--out", help="also write the table as Markdown")
+    parser.add_argument("--profile", choices=sorted(CONFIGS),
+                        help="only profile one event of ours on that configuration (cProfile, by own time)")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     threadpool_limits(1)
     torch.set_num_threads(1)
     if args.memory_child:
         memory_child(args.memory_child, args.tau)
+        return 0
+    if args.profile:
+        profile_event(args.profile, args.tau)
         return 0
     lines = [f"command: {' '.join(['python'] + sys.argv)}", f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
              f"torch {torch.__version__}, numpy {np.__version__}, torch threads {torch.get_num_threads()}, "

@@ -362,11 +362,19 @@ def _triangle(L):
     flat = L.reshape((-1,) + L.shape[-2:])
     if flat[:, 0, -1].any() and flat[:, -1, 0].any():
         return None
-    if not np.any(np.triu(flat, 1)):
+    if _zero_above(flat):
         return "lower"
-    if not np.any(np.tril(flat, -1)):
+    if _zero_above(flat.swapaxes(-1, -2)):
         return "upper"
     return None
+
+
+def _zero_above(flat):
+    """True if every matrix of the batch ``flat`` is zero above its diagonal: row by row on
+    views (np.triu would copy the whole batch, 11 ms for six 384 x 384 complex factors),
+    stopping at the first nonzero row."""
+    n = flat.shape[-1]
+    return not any(flat[:, i, i + 1:].any() for i in range(n - 1))
 
 
 def _factor_times(xp, L, X, right=False):

@@ -74,3 +74,30 @@ def test_lower_triangle_gramian_and_triangular_products_match_plain_ones(monkeyp
     monkeypatch.setattr(_gramians, "CHOLESKY_ROUTE", False)
     hsv_exact = hankel_singular_values(batch)
     np.testing.assert_allclose(hsv_route, hsv_exact, rtol=1e-11, atol=0)
+
+
+def test_triangle_test_agrees_with_triu_and_tril_entry_by_entry():
+    """_triangle decides between trmm and a plain product: one nonzero entry anywhere off the
+    triangle, in any matrix of the batch, must make it refuse that triangle."""
+    from lti_reduce._balanced import _triangle
+    rng = np.random.default_rng(7)
+
+    def reference(L):
+        flat = L.reshape((-1,) + L.shape[-2:])
+        if not np.any(np.triu(flat, 1)):
+            return "lower"
+        if not np.any(np.tril(flat, -1)):
+            return "upper"
+        return None
+
+    for n in (2, 3, 5):
+        for batch in ((), (1,), (3,), (2, 2)):
+            base = np.tril(rng.standard_normal(batch + (n, n)) + 1j * rng.standard_normal(batch + (n, n)))
+            for L in (base, np.conj(np.swapaxes(base, -1, -2)).copy(), np.zeros(batch + (n, n))):
+                assert _triangle(L) == reference(L)
+                for index in np.ndindex(*(batch + (n, n))):
+                    if index[-1] == index[-2]:
+                        continue
+                    poked = L.copy()
+                    poked[index] = 1e-300
+                    assert _triangle(poked) == reference(poked), (n, batch, index)
