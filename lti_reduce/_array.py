@@ -7,7 +7,7 @@ The core never imports torch: the namespace of the arrays passed in is found wit
 import numpy as np
 from array_api_compat import array_namespace, device, is_numpy_namespace
 
-__all__ = ["namespace", "device_of", "is_numpy", "to_numpy", "wide_dtype", "asarray_like",
+__all__ = ["namespace", "elementwise", "device_of", "is_numpy", "to_numpy", "wide_dtype", "asarray_like",
            "conj_t", "is_complex_dtype"]
 
 
@@ -24,6 +24,14 @@ def namespace(*arrays):
 
 def is_numpy(xp):
     return xp is _NUMPY or is_numpy_namespace(xp)
+
+
+def elementwise(xp):
+    """The namespace to call for elementwise arithmetic on arrays of ``xp``: numpy itself for
+    numpy arrays (since numpy 2 its functions are the array-API ones, without
+    array_api_compat's per-call wrapper, which costs more than the arithmetic on small
+    arrays), else ``xp``."""
+    return np if is_numpy(xp) else xp
 
 
 def device_of(x):

@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 import scipy.linalg as sla
 
-from ._array import is_numpy, to_numpy, conj_t, device_of
+from ._array import elementwise, is_numpy, to_numpy, conj_t, device_of
 from . import _gramians
 from ._errors import InvalidParameterError, LTIReduceError, ShapeError, UnstableSystemError
 from ._gramians import (SchurLyapunov, check_horizon, check_scale, dense_factors, dense_schur, dense_gramians,
@@ -183,17 +183,12 @@ def _svd_of_factors(xp, Lc, Lo, rank=None):
     # is (numerically) zero, s_1 itself is rounding noise. max row norms bound ||L||_2
     # from below within sqrt(n)
     row_c, row_o = _largest_row_norm(xp, Lc), _largest_row_norm(xp, Lo)
-    if is_numpy(xp) and s.ndim == 1:     # Python floats: numpy's scalar operations cost more than this
-        level = max(n, 1) * _EPS * max(float(s[0]), float(row_c) * float(row_o))
-    else:
-        level = max(n, 1) * _EPS * xp.maximum(s[..., 0], row_c * row_o)[..., None]
+    ops = elementwise(xp)
+    level = max(n, 1) * _EPS * ops.maximum(s[..., 0], row_c * row_o)[..., None]
     keep = s > level
     if rank is not None:
         keep = keep & (xp.arange(n, device=device_of(s)) < rank[..., None])
-    if is_numpy(xp):
-        s[~keep] = 0.0      # s is the SVD's own array
-    else:
-        s = xp.where(keep, s, xp.zeros_like(s))
+    s = ops.where(keep, s, ops.zeros_like(s))
     return HankelFactors(Lc, Lo, U, s, Vh)
 
 
@@ -357,10 +352,8 @@ def _apply_A(system, X):
 
 def _triangle(L):
     """'lower' or 'upper' if every matrix of the (host numpy) batch L is triangular that way, else None."""
-    if L.ndim == 2 and L[0, -1] != 0 and L[-1, 0] != 0:    # both corners: not triangular (O(1) test)
-        return None
     flat = L.reshape((-1,) + L.shape[-2:])
-    if flat[:, 0, -1].any() and flat[:, -1, 0].any():
+    if flat[:, 0, -1].any() and flat[:, -1, 0].any():    # both corners: not triangular (O(1) test)
         return None
     if _zero_above(flat):
         return "lower"
@@ -410,11 +403,9 @@ def _projections(xp, factors, r, method):
         # exact-zero HSVs (beyond an element's rank, in a batch projected at the largest order)
         # get zero columns, not inf: the columns below each element's order are unaffected
         positive = s > 0
-        if is_numpy(xp):    # plain numpy: the namespace wrappers cost more than the arithmetic here
-            scale = np.where(positive, 1.0 / np.sqrt(np.where(positive, s, 1.0)), 0.0).astype(U_r.dtype)[..., None, :]
-        else:
-            root = xp.sqrt(xp.where(positive, s, xp.ones_like(s)))
-            scale = xp.astype(xp.where(positive, 1.0 / root, xp.zeros_like(s)), U_r.dtype)[..., None, :]
+        ops = elementwise(xp)
+        root = ops.sqrt(ops.where(positive, s, ops.ones_like(s)))
+        scale = ops.astype(ops.where(positive, 1.0 / root, ops.zeros_like(s)), U_r.dtype)[..., None, :]
         W = _factor_times(xp, factors.Lo, U_r) * scale
         V = _factor_times(xp, factors.Lc, V_r) * scale
         return V, W, None

@@ -271,6 +271,7 @@ def order_choice(s, criterion):
     n_inf = 0 if n == 0 or s[0] < math.inf else int(np.isinf(s).sum())    # infinite HSVs come first
     stable = s[n_inf:]
     rank = n_inf + int(np.count_nonzero(stable))
+    top = float(stable[0]) if stable.size else 0.0      # the largest finite HSV: the scale of "equal"
     if criterion.kind == "order":
         r = criterion.value
         if r < n_inf:
@@ -279,7 +280,7 @@ def order_choice(s, criterion):
             # the one place where an order is clipped to the numerical rank
             return OrderChoice(rank, (f"order={r} exceeds the numerical rank {rank} of the Hankel operator "
                                       f"(the other HSVs are exactly zero); using order {rank}",))
-        if 0 < r < n and _splits_group(s, r):
+        if 0 < r < n and _splits_group(s, r, top):
             return OrderChoice(r, (f"order={r} splits a group of equal Hankel singular values "
                                    f"(s_{r} = {s[r - 1]:.6g}, s_{r + 1} = {s[r]:.6g}): the reduced system is "
                                    "not unique",))
@@ -295,7 +296,7 @@ def order_choice(s, criterion):
         cumulative = np.cumsum(stable)
         r_stable = int(np.argmax(cumulative >= (1.0 - criterion.value) * total)) + 1
     r = n_inf + r_stable
-    while n_inf < r < n and s[r] > 0 and _splits_group(s, r):
+    while n_inf < r < n and s[r] > 0 and _splits_group(s, r, top):
         r += 1
     return OrderChoice(r, ())
 
@@ -356,9 +357,6 @@ def select_order(hsv, *, order=None, tol=None, energy=None):
     return choice.order
 
 
-def _splits_group(s, r):
-    if s[0] < math.inf:     # no infinite HSVs (they come first): s_1 is the largest finite one
-        top = s[0]
-    else:
-        top = s[np.isfinite(s)][0] if np.any(np.isfinite(s)) else 0.0
+def _splits_group(s, r, top):
+    """True if s_r and s_{r+1} are equal to ``EQUAL_HSV_RTOL`` relative to ``top`` (the largest finite HSV)."""
     return bool(np.isfinite(s[r - 1]) and s[r - 1] - s[r] <= EQUAL_HSV_RTOL * top)

@@ -127,10 +127,10 @@ _PLAIN_DTYPES = (np.dtype(np.float64), np.dtype(np.complex128))
 
 def _plain_numpy_system(A, B, C, D, check_finite):
     """``(A, B, C, D)`` stored as :class:`StateSpace` stores them, for the common case only:
-    numpy float64/complex128 arrays of consistent 2-D shapes, finite where checked (D may be
-    None); None for anything else, which the general path then validates and explains. The
-    general path's namespace lookups and per-array dispatch cost more than a 50-state
-    reduction's own Python (``benchmarks/bench_core.py --parts``)."""
+    numpy float64/complex128 arrays of consistent 2-D shapes (D may be None; NaN or infinity
+    raises as on the general path); None for anything else, which the general path then
+    validates and explains. The general path's namespace lookups and per-array dispatch cost
+    more than a 50-state reduction's own Python (``benchmarks/bench_core.py --parts``)."""
     arrays = (A, B, C) if D is None else (A, B, C, D)
     if not all(type(a) is np.ndarray and a.ndim == 2 and a.dtype in _PLAIN_DTYPES for a in arrays):
         return None
@@ -138,9 +138,9 @@ def _plain_numpy_system(A, B, C, D, check_finite):
     if A.shape[1] != n or B.shape[0] != n or C.shape[1] != n or m == 0 or p == 0 or (
             D is not None and D.shape != (p, m)):
         return None
-    if check_finite and not all(np.isfinite(a).all() for a in arrays):
-        return None
-    dtype = _PLAIN_DTYPES[any(a.dtype == _PLAIN_DTYPES[1] for a in arrays)]
+    if check_finite:
+        check_finite_arrays(np, dict(zip("ABCD", arrays)))
+    dtype = wide_dtype(np, *arrays)
     if D is None:
         D = np.zeros((p, m), dtype=dtype)
     # a StateSpace owns copies of checked input; trusted (unchecked) arrays are kept as they are
